@@ -1,0 +1,67 @@
+"""Argument checks shared by the callbacks.
+
+Every message names the argument, the value received and what is allowed, so
+that a bad constructor call fails before training starts.
+"""
+
+import numbers
+import os
+
+
+def check_log_dir(log_dir, name="log_dir"):
+    """Returns `log_dir` as a string path; nothing is created yet."""
+    if isinstance(log_dir, os.PathLike):
+        log_dir = os.fspath(log_dir)
+    if not isinstance(log_dir, str) or not log_dir:
+        raise TypeError(
+            f"`{name}` must be a non-empty path (str or os.PathLike), "
+            f"received: {log_dir!r}"
+        )
+    if os.path.exists(log_dir) and not os.path.isdir(log_dir):
+        raise ValueError(
+            f"`{name}` must be a directory, received the path of a file: "
+            f"{log_dir!r}"
+        )
+    return log_dir
+
+
+def check_positive_int(value, name, allow_none=False):
+    """Returns `value` if it is an int >= 1 (or None when allowed)."""
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < 1
+    ):
+        allowed = "a positive integer" + (" or None" if allow_none else "")
+        raise ValueError(f"`{name}` must be {allowed}, received: {value!r}")
+    return int(value)
+
+
+def check_choice(value, name, allowed):
+    """Returns `value` if it is one of `allowed`."""
+    if value not in allowed:
+        choices = ", ".join(repr(a) for a in allowed)
+        raise ValueError(
+            f"`{name}` must be one of {choices}, received: {value!r}"
+        )
+    return value
+
+
+def check_names(value, name):
+    """Returns a tuple of strings from None, one string or a sequence."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    try:
+        names = tuple(value)
+    except TypeError:
+        names = None
+    if not names or not all(isinstance(n, str) for n in names):
+        raise TypeError(
+            f"`{name}` must be None, a string or a non-empty sequence of "
+            f"strings, received: {value!r}"
+        )
+    return names

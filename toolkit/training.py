@@ -1,0 +1,91 @@
+"""`ktb train`: fit one API style with the TensorBoard callbacks attached."""
+
+import dataclasses
+import os
+
+import keras
+import tensorflow as tf
+
+from toolkit import data as data_lib
+from toolkit import models, runs
+from toolkit.config import TrainConfig  # noqa: F401  (re-exported)
+
+MODEL_FILE = "model.keras"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    run_dir: str
+    model_path: str
+    test_loss: float
+    test_accuracy: float
+    history: dict
+
+
+def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
+    """Trains `config.api` on `config.data`; returns a `TrainResult`.
+
+    Every check (arguments, data, log directory, model hyperparameters) runs
+    before the run directory is created, so bad input writes nothing.
+    `arrays` are the data `config.check()` returned, when the caller has
+    already checked the configuration.
+    """
+    if arrays is None:
+        arrays = config.check()
+    pipelines = data_lib.load_data(
+        arrays,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        epochs=config.epochs,
+        limit=config.limit,
+    )
+    seed_everything(config.seed, deterministic=config.deterministic)
+    model = models.build_model(
+        config.api,
+        pipelines.input_shape,
+        pipelines.num_classes,
+        learning_rate=config.learning_rate,
+    )
+    run_dir = runs.create_run_dir(config.logdir, config.api, config.run_name)
+    callbacks = [
+        keras.callbacks.TensorBoard(
+            log_dir=run_dir, update_freq="epoch", write_graph=False
+        ),
+        *extra_callbacks,
+    ]
+    history = model.fit(
+        pipelines.train,
+        epochs=config.epochs,
+        steps_per_epoch=pipelines.steps_per_epoch,
+        validation_data=pipelines.validation,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=verbose,
+    )
+    scores = model.evaluate(pipelines.test, return_dict=True, verbose=verbose)
+    model_path = os.path.join(run_dir, MODEL_FILE)
+    save_model_atomically(model, model_path)
+    return TrainResult(
+        run_dir=run_dir,
+        model_path=model_path,
+        test_loss=float(scores["loss"]),
+        test_accuracy=float(scores["accuracy"]),
+        history=dict(history.history),
+    )
+
+
+def seed_everything(seed, deterministic=False):
+    """Seeds Python, NumPy and TensorFlow; optionally turns on op determinism."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def save_model_atomically(model, path):
+    """Saves to a temporary `.keras` beside `path`, then renames it into place."""
+    directory, name = os.path.split(path)
+    temporary = os.path.join(directory, f".{name}.tmp.keras")
+    model.save(temporary)
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
