@@ -82,6 +82,10 @@ def build_parser():
         help="use only the first N training and test images (quick runs)",
     )
     train.add_argument(
+        "--lr-schedule", choices=("cosine", "constant"), default="cosine",
+        help="learning rate over the run (default: %(default)s)",
+    )
+    train.add_argument(
         "--deterministic", action="store_true",
         help="turn on TensorFlow op determinism (bit-exact reruns, slower)",
     )
@@ -103,6 +107,7 @@ def _run_train(args):
         seed=args.seed,
         limit=args.limit,
         deterministic=args.deterministic,
+        lr_schedule=args.lr_schedule,
     )
     arrays = config.check()
     from toolkit import training

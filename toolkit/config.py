@@ -12,6 +12,7 @@ from toolkit.data import DATASETS, DEFAULT_DATASET, load_arrays
 from toolkit.errors import ConfigError, DataError
 
 API_STYLES = ("sequential", "functional", "subclassed")
+LR_SCHEDULES = ("cosine", "constant")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,7 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None
     deterministic: bool = False
+    lr_schedule: str = "cosine"
 
     def check(self):
         """Checks every field, then loads and returns the data's `Arrays`."""
@@ -52,6 +54,11 @@ class TrainConfig:
             raise ConfigError(
                 f"--learning-rate must be a finite number > 0, "
                 f"received: {self.learning_rate!r}"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                f"received: {self.lr_schedule!r}"
             )
         runs.check_run_name(self.run_name)
         runs.check_writable(self.logdir)

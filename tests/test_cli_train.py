@@ -1,0 +1,131 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import events
+from toolkit import cli, training
+from toolkit.config import TrainConfig
+
+TINY = ["--limit", "128", "--epochs", "2", "--batch-size", "64"]
+
+
+def _files(root):
+    return sorted(
+        os.path.relpath(os.path.join(d, f), root)
+        for d, _, files in os.walk(root) for f in files
+    )
+
+
+def test_train_writes_epoch_scalars_and_the_model(tmp_path, capsys):
+    logdir = tmp_path / "logs"
+    assert cli.main(["train", *TINY, "--logdir", str(logdir), "--run-name", "r1"]) == 0
+    out = capsys.readouterr().out
+    run_dir = logdir / "sequential" / "r1"
+    assert f"run directory: {run_dir}" in out
+    accuracy = float(out.split("test accuracy: ")[1].split()[0])
+    assert 0.0 <= accuracy <= 1.0
+    assert (run_dir / "model.keras").is_file()
+    for split in ("train", "validation"):
+        scalars = events.scalars(run_dir / split)
+        assert {"epoch_loss", "epoch_accuracy"} <= set(scalars)
+        assert [step for step, _ in scalars["epoch_loss"]] == [0, 1]
+
+
+def test_scalars_read_back_equal_the_history(tmp_path):
+    config = TrainConfig(api="subclassed", epochs=2, batch_size=64, limit=128,
+                         logdir=str(tmp_path))
+    result = training.train(config, verbose=0)
+    train = events.scalars(os.path.join(result.run_dir, "train"))
+    validation = events.scalars(os.path.join(result.run_dir, "validation"))
+    for key, values in result.history.items():
+        store, tag = (validation, key[4:]) if key.startswith("val_") else (train, key)
+        logged = [value for _, value in store[f"epoch_{tag}"]]
+        np.testing.assert_allclose(logged, values, rtol=1e-6)
+
+
+def test_run_names_are_unique_and_never_overwritten(tmp_path, capsys):
+    args = ["train", *TINY[:2], "--epochs", "1", "--logdir", str(tmp_path), "--api", "functional"]
+    assert cli.main(args) == 0
+    assert cli.main(args) == 0
+    runs = sorted(os.listdir(tmp_path / "functional"))
+    assert len(runs) == 2 and all(r.startswith("run-") for r in runs)
+    before = _files(tmp_path)
+    capsys.readouterr()
+    assert cli.main(args + ["--run-name", runs[0]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"--run-name: {tmp_path / 'functional' / runs[0]} already exists" in err
+    assert _files(tmp_path) == before
+
+
+def _bad_npz(tmp_path):
+    path = tmp_path / "labels.npz"
+    np.savez(path, x_train=np.zeros((4, 28, 28), np.uint8), y_train=np.full(4, 12),
+             x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.int64))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--api", "resnet"], "argument --api: invalid choice: 'resnet' (choose from 'sequential', 'functional', 'subclassed')"),
+        (["--dataset", "cifar10"], "argument --dataset: invalid choice: 'cifar10'"),
+        (["--epochs", "0"], "argument --epochs: must be a positive integer, received: '0'"),
+        (["--batch-size", "-1"], "argument --batch-size: must be a positive integer, received: '-1'"),
+        (["--batch-size", "many"], "argument --batch-size: must be a positive integer, received: 'many'"),
+        (["--learning-rate", "nan"], "argument --learning-rate: must be a finite number > 0, received: 'nan'"),
+        (["--data", "{tmp}/missing.npz"], "--data {tmp}/missing.npz: no such file"),
+        (["--data", "{bad}"], "--data {bad}: y_train has labels from 12 to 12; expected 0..9"),
+        (["--logdir", "{tmp}/file/logs"], "--logdir: {tmp}/file/logs cannot be created: {tmp}/file is a file, not a directory"),
+        (["--data", "x.npz", "--dataset", "mnist"], "argument --dataset: not allowed with argument --data"),
+        (["--run-name", "a/b"], "--run-name: 'a/b' is not a valid name"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, message):
+    (tmp_path / "file").write_text("a file where a directory should be")
+    values = {"tmp": str(tmp_path), "bad": _bad_npz(tmp_path)}
+    argv = [a.format(**values) for a in argv]
+    if "--logdir" not in argv:
+        argv += ["--logdir", str(tmp_path / "logs")]
+    before = _files(tmp_path)
+    assert cli.main(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ktb train: error: ")
+    assert message.format(**values) in err
+    assert err.count("\n") == 1
+    assert _files(tmp_path) == before
+    assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize("command", [["ktb"], [sys.executable, "-m", "toolkit"]])
+def test_console_script_and_module_are_the_same_command(command):
+    bin_dir = os.path.dirname(sys.executable)
+    if command == ["ktb"]:
+        command = [os.path.join(bin_dir, "ktb")]
+    result = subprocess.run(
+        command + ["train", "--epochs", "-2"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "ktb train: error: argument --epochs: must be a positive integer, received: '-2'\n"
+    )
+
+
+def test_run_directories_started_in_the_same_second_get_suffixes(tmp_path, monkeypatch):
+    import datetime
+
+    from toolkit import runs
+
+    class Frozen(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 2, 3, 4, 5)
+
+    monkeypatch.setattr(runs.datetime, "datetime", Frozen)
+    made = [runs.create_run_dir(tmp_path, "exp") for _ in range(3)]
+    assert [os.path.basename(m) for m in made] == [
+        "run-20260102-030405", "run-20260102-030405-2", "run-20260102-030405-3"
+    ]

@@ -1,0 +1,62 @@
+"""Parallel branches, a merge and a residual block: the Functional API."""
+
+import keras
+from keras import layers
+
+from toolkit.errors import ConfigError
+from toolkit.models._blocks import check_fits, classifier_head, conv_bn
+
+MERGE_MODES = ("concat", "add")
+
+
+def build_functional(
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    *,
+    branch_filters=16,
+    branch_kernels=(3, 5),
+    merge="concat",
+    residual=True,
+    conv_filters=(64,),
+    dense_units=64,
+    dropout=0.0,
+    batch_norm=False,
+    name="functional_cnn",
+):
+    """Parallel branches with different kernels, merged, a residual block, a head."""
+    if merge not in MERGE_MODES:
+        raise ConfigError(
+            f"merge must be one of {', '.join(MERGE_MODES)}, received: {merge!r}"
+        )
+    if not branch_kernels:
+        raise ConfigError("branch_kernels must name at least one kernel size")
+    check_fits(input_shape, (branch_filters,) + tuple(conv_filters), 3, pools=2)
+    inputs = keras.Input(shape=input_shape, name="image")
+    branches = [
+        layers.Conv2D(
+            branch_filters, k, padding="same", activation="relu",
+            name=f"branch_{k}x{k}",
+        )(inputs)
+        for k in branch_kernels
+    ]
+    if len(branches) == 1:
+        x = branches[0]
+    elif merge == "concat":
+        x = layers.Concatenate(name="merge")(branches)
+    else:
+        x = layers.Add(name="merge")(branches)
+    x = layers.MaxPooling2D(name="pool_1")(x)
+    if residual:
+        channels = x.shape[-1]
+        y = conv_bn(channels, 3, batch_norm, "residual_conv_1", padding="same")(x)
+        y = layers.Conv2D(channels, 3, padding="same", name="residual_conv_2")(y)
+        if batch_norm:
+            y = layers.BatchNormalization(name="residual_bn_2")(y)
+        x = layers.Add(name="residual_add")([x, y])
+        x = layers.ReLU(name="residual_relu")(x)
+    x = layers.MaxPooling2D(name="pool_2")(x)
+    for i, filters in enumerate(conv_filters):
+        x = conv_bn(filters, 3, batch_norm, f"conv_{i + 1}")(x)
+    for layer in classifier_head(num_classes, dense_units, dropout):
+        x = layer(x)
+    return keras.Model(inputs, x, name=name)

@@ -1,0 +1,30 @@
+"""The seeds' CNN as a `keras.Sequential`."""
+
+import keras
+
+from toolkit.models._blocks import check_fits, classifier_head, conv_stack
+
+
+def build_sequential(
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    *,
+    conv_filters=(32, 64, 64),
+    kernel_size=3,
+    dense_units=64,
+    dropout=0.0,
+    batch_norm=False,
+    name="sequential_cnn",
+):
+    """The seeds' CNN as a `keras.Sequential`: one conv block per filter count.
+
+    Every block but the last is followed by 2x2 max pooling.
+    """
+    check_fits(input_shape, conv_filters, kernel_size)
+    model = keras.Sequential(name=name)
+    model.add(keras.Input(shape=input_shape, name="image"))
+    for layer in conv_stack(conv_filters, kernel_size, batch_norm):
+        model.add(layer)
+    for layer in classifier_head(num_classes, dense_units, dropout):
+        model.add(layer)
+    return model
