@@ -1,0 +1,68 @@
+"""`ktb train`: one API style, every TensorBoard callback attached."""
+
+from toolkit.cli._args import positive_float, positive_int
+from toolkit.config import API_STYLES, LR_SCHEDULES
+from toolkit.data import DATASETS
+
+
+def add_parser(commands):
+    train = commands.add_parser(
+        "train", help="train one API style with every TensorBoard callback"
+    )
+    train.add_argument(
+        "--api", choices=API_STYLES, default="sequential",
+        help="Keras API style of the model (default: %(default)s)",
+    )
+    source = train.add_mutually_exclusive_group()
+    source.add_argument(
+        "--data", metavar="PATH",
+        help="an .npz file with x_train, y_train, x_test, y_test",
+    )
+    source.add_argument(
+        "--dataset", choices=DATASETS, default=None,
+        help="a named data set (default: mnist-mini, embedded in the package)",
+    )
+    train.add_argument("--epochs", type=positive_int, default=5, help="(default: %(default)s)")
+    train.add_argument("--batch-size", type=positive_int, default=128, help="(default: %(default)s)")
+    train.add_argument("--learning-rate", type=positive_float, default=1e-3, help="(default: %(default)s)")
+    train.add_argument("--logdir", default="logs", help="log root (default: %(default)s)")
+    train.add_argument("--run-name", help="name of the run directory (default: the start time)")
+    train.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    train.add_argument(
+        "--limit", type=positive_int, default=None,
+        help="use only the first N training and test images (quick runs)",
+    )
+    train.add_argument(
+        "--lr-schedule", choices=LR_SCHEDULES, default="cosine",
+        help="learning rate over the run (default: %(default)s)",
+    )
+    train.add_argument(
+        "--deterministic", action="store_true",
+        help="turn on TensorFlow op determinism (bit-exact reruns, slower)",
+    )
+    train.set_defaults(handler=run)
+
+
+def run(args):
+    from toolkit.config import TrainConfig
+
+    config = TrainConfig(
+        api=args.api,
+        data=args.data or args.dataset or "mnist-mini",
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        logdir=args.logdir,
+        run_name=args.run_name,
+        seed=args.seed,
+        limit=args.limit,
+        deterministic=args.deterministic,
+        lr_schedule=args.lr_schedule,
+    )
+    arrays = config.check()
+    from toolkit import training
+
+    result = training.train(config, arrays=arrays)
+    print(f"test accuracy: {result.test_accuracy:.4f}")
+    print(f"run directory: {result.run_dir}")
+    return 0
