@@ -47,12 +47,7 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
         learning_rate=learning_rate_for(config, pipelines.steps_per_epoch),
     )
     run_dir = runs.create_run_dir(config.logdir, config.api, config.run_name)
-    callbacks = [
-        keras.callbacks.TensorBoard(
-            log_dir=run_dir, update_freq="epoch", write_graph=False
-        ),
-        *extra_callbacks,
-    ]
+    callbacks = [*run_callbacks(run_dir, pipelines), *extra_callbacks]
     history = model.fit(
         pipelines.train,
         epochs=config.epochs,
@@ -72,6 +67,19 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
         test_accuracy=float(scores["accuracy"]),
         history=dict(history.history),
     )
+
+
+def run_callbacks(run_dir, pipelines):
+    """Every TensorBoard callback of the toolkit, writing into `run_dir`.
+
+    `ktb train` and each trial of `ktb tune` attach this set; `pipelines`
+    provides the validation data and samples some of them need.
+    """
+    return [
+        keras.callbacks.TensorBoard(
+            log_dir=run_dir, update_freq="epoch", write_graph=False
+        ),
+    ]
 
 
 def learning_rate_for(config, steps_per_epoch):
