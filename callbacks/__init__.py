@@ -4,6 +4,27 @@ Each callback takes the run directory as `log_dir` and writes with the layout
 of `keras.callbacks.TensorBoard` (`train/`, `validation/`), so both can share
 one run directory. This package needs only tensorflow, keras, tensorboard and
 matplotlib; it never imports the `toolkit` application.
+
+Example:
+
+```python
+from callbacks import EmbeddingProjector, ModelInfoLogger
+
+model.fit(
+    x_train, y_train, epochs=3,
+    callbacks=[
+        keras.callbacks.TensorBoard("logs/run1", write_graph=False),
+        ModelInfoLogger("logs/run1"),
+        EmbeddingProjector("logs/run1", data=x_test[:500], labels=y_test[:500]),
+    ],
+)
+```
 """
 
-__all__ = []
+from callbacks.embedding_projector import EmbeddingProjector
+from callbacks.model_info_logger import ModelInfoLogger
+
+__all__ = [
+    "EmbeddingProjector",
+    "ModelInfoLogger",
+]
