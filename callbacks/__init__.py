@@ -21,10 +21,20 @@ model.fit(
 ```
 """
 
+from callbacks.checkpoint import (
+    Checkpoint,
+    CheckpointCorruptError,
+    CheckpointWriteError,
+    ResumeState,
+)
 from callbacks.embedding_projector import EmbeddingProjector
 from callbacks.model_info_logger import ModelInfoLogger
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointCorruptError",
+    "CheckpointWriteError",
     "EmbeddingProjector",
     "ModelInfoLogger",
+    "ResumeState",
 ]

@@ -1,0 +1,318 @@
+"""The checkpoint directory's `manifest.json`: naming, retention, validation.
+
+The manifest is the only source of truth about which checkpoint files are
+valid. Layout (version 1)::
+
+    {
+      "format": "keras-tb-toolkit.checkpoint", "version": 1,
+      "monitor": "val_loss", "mode": "min",
+      "best": 0.1234, "best_file": "epoch=0003-step=000300-val_loss=0.1234.keras",
+      "next_seq": 5,
+      "checkpoints": [            # oldest first
+        {"file": "...", "seq": 4, "epoch": 2, "batch": 100,
+         "end_of_epoch": true, "global_step": 300, "value": 0.1234,
+         "best_so_far": 0.1234, "kind": ["best", "last"],
+         "weights_only": false, "sha256": "<64 hex>", "size": 1163107}
+      ]
+    }
+
+`epoch` is the 0-based index that callbacks receive, `batch` the number of
+batches of that epoch trained when the file was written (all of them when
+`end_of_epoch`), `global_step` the optimizer's iteration count. `value` is
+the monitored metric (`null` when absent from the logs; `"nan"`, `"inf"` or
+`"-inf"` when not finite), `best_so_far` the best finite value seen up to
+and including this checkpoint. File names count epochs from 1, like
+`keras.callbacks.ModelCheckpoint`'s `{epoch}`.
+"""
+
+import json
+import math
+import os
+import re
+
+from callbacks import _atomic_io
+from callbacks import _monitor
+
+MANIFEST_NAME = "manifest.json"
+FORMAT = "keras-tb-toolkit.checkpoint"
+VERSION = 1
+KINDS = ("best", "last")
+_NAME = re.compile(
+    r"epoch=\d+(-batch=\d+)?-step=\d+[A-Za-z0-9_.=+-]*\.(keras|weights\.h5)"
+)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class CheckpointCorruptError(ValueError):
+    """No checkpoint in the directory (or its manifest) can be trusted."""
+
+
+def new_entry(seq, epoch, batch, end_of_epoch, global_step, value, best,
+              weights_only):
+    """A manifest entry; `file`, `kind`, `sha256` and `size` come later."""
+    return {
+        "file": None, "seq": seq, "epoch": int(epoch), "batch": int(batch),
+        "end_of_epoch": end_of_epoch, "global_step": int(global_step),
+        "value": value, "best_so_far": best, "kind": [],
+        "weights_only": weights_only, "sha256": None, "size": 0,
+    }
+
+
+def checkpoint_name(entry, monitor, taken):
+    """Returns a file name for `entry` that is not in `taken`."""
+    extension = ".weights.h5" if entry["weights_only"] else ".keras"
+    parts = [f"epoch={entry['epoch'] + 1:04d}"]
+    if not entry["end_of_epoch"]:
+        parts.append(f"batch={entry['batch']:04d}")
+    parts.append(f"step={entry['global_step']:06d}")
+    if entry["value"] is not None:
+        parts.append(f"{_UNSAFE.sub('_', monitor)}={entry['value']:.4f}")
+    stem = "-".join(parts)
+    name, version = stem + extension, 2
+    while name in taken:
+        name, version = f"{stem}-v{version}{extension}", version + 1
+    return name
+
+
+def is_checkpoint_name(name):
+    return _NAME.fullmatch(name) is not None
+
+
+def retain(entries, save_top_k, keep_last, mode):
+    """Splits `entries` into (kept, dropped) and sets each kept `kind`.
+
+    Kept: the `save_top_k` best finite values and the `keep_last` newest.
+    """
+    newest = {e["seq"] for e in sorted(entries, key=_seq)[-keep_last:]}
+    finite = [e for e in entries if _monitor.is_finite(e["value"])]
+    ranked = sorted(finite, key=_monitor.rank_key(mode))[:save_top_k]
+    best = {e["seq"] for e in ranked}
+    kept, dropped = [], []
+    for entry in sorted(entries, key=_seq):
+        chosen = (entry["seq"] in best, entry["seq"] in newest)
+        entry["kind"] = [kind for kind, yes in zip(KINDS, chosen) if yes]
+        (kept if entry["kind"] else dropped).append(entry)
+    return kept, dropped
+
+
+def publish(directory, temp_path, entry, header, kept, dropped_files):
+    """Commits a written checkpoint, then the manifest, then prunes.
+
+    Pruned files are deleted only after the manifest that no longer names
+    them is durably in place, so every file a manifest names exists.
+    """
+    final_path = os.path.join(directory, entry["file"])
+    try:
+        entry["sha256"], entry["size"] = _atomic_io.commit_file(
+            temp_path, final_path
+        )
+    finally:
+        _atomic_io.remove_quietly(temp_path)
+    _atomic_io.pause("checkpoint_replaced", final_path)
+    write(directory, header, kept)
+    _atomic_io.pause("manifest_replaced", os.path.join(directory, MANIFEST_NAME))
+    for name in dropped_files:
+        try:
+            _atomic_io.remove_quietly(os.path.join(directory, name))
+        except OSError:
+            pass  # Unnamed by the manifest: removed as an orphan next start.
+
+
+def write(directory, header, kept):
+    """Atomically writes the manifest listing `kept` under `header`."""
+    ranked = [e for e in kept if "best" in e["kind"]]
+    ranked.sort(key=_monitor.rank_key(header["mode"]))
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        **header,
+        "best_file": ranked[0]["file"] if ranked else None,
+        "checkpoints": [
+            {**e, "value": _encode(e["value"])} for e in sorted(kept, key=_seq)
+        ],
+    }
+    data = json.dumps(document, indent=1, allow_nan=False).encode()
+    _atomic_io.write_bytes(os.path.join(directory, MANIFEST_NAME), data)
+
+
+def read(directory):
+    """Returns the validated manifest of `directory`, or None if absent.
+
+    Raises:
+        CheckpointCorruptError: if the manifest is not valid.
+    """
+    path = os.path.join(directory, MANIFEST_NAME)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        document = json.loads(raw)
+        _validate(document)
+    except ValueError as e:  # json.JSONDecodeError is a ValueError too.
+        raise CheckpointCorruptError(
+            f"Checkpoint manifest {path!r} is not valid ({e}); move the "
+            "directory aside or delete the manifest to start afresh."
+        ) from e
+    for entry in document["checkpoints"]:
+        entry["value"] = _decode(entry["value"])
+    return document
+
+
+def verify(directory, entry):
+    """Returns None when the file matches the manifest, else the reason."""
+    path = os.path.join(directory, entry["file"])
+    try:
+        digest, size = _atomic_io.file_digest(path)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if size != entry["size"]:
+        return f"size {size} bytes, manifest says {entry['size']}"
+    if digest != entry["sha256"]:
+        return "sha256 checksum mismatch"
+    return None
+
+
+def adopt(directory, monitor, mode, rejected=()):
+    """State to continue from the manifest in `directory`, if any.
+
+    Deletes checkpoint-like files the manifest does not name (left by a
+    killed save). Files in `rejected` (found corrupt) leave the next
+    manifest.
+
+    Returns:
+        `(entries to keep, rejected files still listed, next seq)`.
+
+    Raises:
+        ValueError: when the manifest ranks another monitor or mode.
+    """
+    manifest = read(directory)
+    if manifest is None:
+        return [], [], 1
+    if (manifest["monitor"], manifest["mode"]) != (monitor, mode):
+        raise ValueError(
+            f"Checkpoint directory {directory!r} ranks "
+            f"{manifest['monitor']!r} ({manifest['mode']}), but this "
+            f"callback has monitor={monitor!r} ({mode}); use another "
+            "directory or the same monitor and mode."
+        )
+    entries = manifest["checkpoints"]
+    for name in orphans(directory, {e["file"] for e in entries}):
+        _atomic_io.remove_quietly(os.path.join(directory, name))
+    kept = [e for e in entries if e["file"] not in rejected]
+    stale = [e["file"] for e in entries if e["file"] in rejected]
+    return kept, stale, manifest["next_seq"]
+
+
+def newest_valid(directory, manifest, load):
+    """Finds the newest checkpoint that matches its checksum and loads.
+
+    Args:
+        directory: the checkpoint directory.
+        manifest: its manifest, as `read` returns it.
+        load: a callable(path) that loads the file or raises.
+
+    Returns:
+        `(entry, what load returned, [(file, fault), ...] for newer files)`.
+
+    Raises:
+        CheckpointCorruptError: naming the directory and each file's fault
+            when none is valid.
+    """
+    faults = []
+    for entry in sorted(manifest["checkpoints"], key=_seq, reverse=True):
+        fault = verify(directory, entry)
+        if fault is None:
+            try:
+                return entry, load(os.path.join(directory, entry["file"])), faults
+            except Exception as e:  # Any load failure means "invalid".
+                fault = f"does not load ({type(e).__name__}: {e})"
+        faults.append((entry["file"], fault))
+    raise CheckpointCorruptError(
+        f"No valid checkpoint in {directory!r}: {describe(faults)}"
+    )
+
+
+def describe(faults):
+    return "; ".join(f"{name}: {fault}" for name, fault in faults)
+
+
+def orphans(directory, named):
+    """Checkpoint-like files in `directory` that the manifest does not name."""
+    return [
+        n for n in os.listdir(directory) if is_checkpoint_name(n) and n not in named
+    ]
+
+
+def _seq(entry):
+    return entry["seq"]
+
+
+def _encode(value):
+    return value if value is None or math.isfinite(value) else str(value)
+
+
+def _decode(value):
+    return float(value) if isinstance(value, str) else value
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value):
+    return value is None or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    )
+
+
+_FIELDS = {
+    "format": lambda v: v == FORMAT,
+    "version": lambda v: v == VERSION,
+    "monitor": lambda v: isinstance(v, str),
+    "mode": lambda v: v in ("min", "max"),
+    "best": _is_number,
+    "best_file": lambda v: v is None or isinstance(v, str),
+    "next_seq": lambda v: _is_count(v) and v >= 1,
+    "checkpoints": lambda v: isinstance(v, list),
+}
+_ENTRY_FIELDS = {
+    "file": lambda v: isinstance(v, str) and is_checkpoint_name(v),
+    "seq": _is_count,
+    "epoch": _is_count,
+    "batch": _is_count,
+    "end_of_epoch": lambda v: isinstance(v, bool),
+    "global_step": _is_count,
+    "value": lambda v: _is_number(v) or v in ("nan", "inf", "-inf"),
+    "best_so_far": _is_number,
+    "kind": lambda v: isinstance(v, list) and set(v) <= set(KINDS),
+    "weights_only": lambda v: isinstance(v, bool),
+    "sha256": lambda v: isinstance(v, str) and bool(_SHA256.fullmatch(v)),
+    "size": _is_count,
+}
+
+
+def _validate(document):
+    _check_fields(document, _FIELDS, "the manifest")
+    entries = document["checkpoints"]
+    for entry in entries:
+        name = entry.get("file") if isinstance(entry, dict) else entry
+        where = f"checkpoint {name!r}"
+        _check_fields(entry, _ENTRY_FIELDS, where)
+        if entry["seq"] >= document["next_seq"]:
+            raise ValueError(f"{where} has a seq not below next_seq")
+    for key in ("seq", "file"):
+        if len({e[key] for e in entries}) != len(entries):
+            raise ValueError(f"two checkpoints share a {key!r}")
+
+
+def _check_fields(obj, fields, where):
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where} is not a JSON object")
+    for key, valid in fields.items():
+        if key not in obj:
+            raise ValueError(f"{where} has no {key!r}")
+        if not valid(obj[key]):
+            raise ValueError(f"{where} has a bad {key!r}: {obj[key]!r}")

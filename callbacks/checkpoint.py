@@ -1,0 +1,333 @@
+"""Checkpoint: best top-k and last checkpoints, atomic writes, exact resume."""
+
+import contextlib
+import dataclasses
+import numbers
+import os
+import warnings
+
+import keras
+
+from callbacks import _atomic_io
+from callbacks import _manifest
+from callbacks import _monitor
+from callbacks._atomic_io import CheckpointWriteError
+from callbacks._manifest import CheckpointCorruptError
+from callbacks._summary import is_chief
+from callbacks._validation import check_choice
+from callbacks._validation import check_log_dir
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointCorruptError",
+    "CheckpointWriteError",
+    "ResumeState",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeState:
+    """Where a restored run continues (returned by `Checkpoint.restore`).
+
+    `initial_epoch` is the epoch to continue at; `batches_consumed` the
+    batches of that epoch already trained, to be skipped (0 after an
+    end-of-epoch save); `global_step` the optimizer steps so far; `best` the
+    best monitored value so far; `path` the file loaded; `model` the model
+    holding the restored state.
+    """
+
+    path: str
+    initial_epoch: int
+    batches_consumed: int
+    global_step: int
+    best: float | None
+    model: object = None
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Keeps the best `save_top_k` checkpoints and the newest, crash-safely.
+
+    Does the work of `ModelCheckpoint` and `BackupAndRestore` together. At
+    each epoch end (and every `save_freq` batches when an integer) the model
+    is written as `epoch=0003-step=000300-val_loss=0.1234.keras` (mid-epoch:
+    `epoch=0003-batch=0050-step=...`; epochs count from 1 as in
+    `ModelCheckpoint`). The best `save_top_k` by `monitor` and the
+    `keep_last` newest are kept and listed in `manifest.json` (epoch,
+    batches, step, metric, kind, sha256); a pruned file is deleted only once
+    the manifest no longer names it. NaN or inf never becomes best. Files
+    and manifest are written to a temporary file, fsync'ed, renamed, and the
+    directory fsync'ed: a process killed at any instant leaves a valid
+    manifest naming complete files. The training thread only serialises
+    the model; checksum, fsyncs, manifest and pruning finish on a
+    background thread, one save at a time (`wait()` joins it, as do the
+    next save, `on_train_end` and `restore`). Only the chief writes. A
+    mid-epoch save ranks only if `monitor` is in the batch logs (`val_*`
+    metrics are not). Test-only pause points: see `callbacks._atomic_io`.
+
+    `restore(model)` loads the newest checkpoint whose checksum matches and
+    that loads (warning once when it skips newer ones) and returns a
+    `ResumeState`. After a mid-epoch save, resume at `initial_epoch`
+    feeding only that epoch's remaining batches (skip `batches_consumed`;
+    with `fit`, run them as `fit(initial_epoch=e, epochs=e + 1)` first),
+    never the whole epoch again on mid-epoch weights; the callback counts
+    batches from there and continues the best value. The directory belongs
+    to the callback: checkpoints accumulate across `fit` calls and runs,
+    and unlisted checkpoint-like files are deleted as crash leftovers.
+
+    Args:
+        directory: where checkpoints and `manifest.json` go; created when
+            training starts.
+        monitor: the logged metric ranking checkpoints. Defaults to
+            `"val_loss"`.
+        mode: `"min"`, `"max"` or `"auto"` (the metric's direction, else
+            its name, as in Keras). Defaults to `"auto"`.
+        save_top_k: how many best checkpoints to keep (0: none). Defaults to
+            `3`.
+        keep_last: how many newest checkpoints to keep. Defaults to `1`.
+        save_freq: `"epoch"`, or an integer to save also every that many
+            batches of each epoch. Defaults to `"epoch"`.
+        save_weights_only: write `.weights.h5` files (weights and optimizer
+            variables) instead of `.keras` models. Defaults to `False`.
+
+    Raises:
+        ValueError: on an argument outside what is allowed, or when the
+            directory already ranks another monitor or mode.
+        TypeError: on an argument of the wrong type.
+        CheckpointWriteError: (an `OSError`) when the directory is not
+            writable (checked in `on_train_begin`) or a save fails, e.g. on
+            a full disk; the checkpoints already listed stay valid.
+        CheckpointCorruptError: (a `ValueError`) from `restore` when no
+            checkpoint in the directory is valid.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    from callbacks.checkpoint import Checkpoint
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x, y = np.ones((32, 4)), np.ones((32, 1))
+    checkpoint = Checkpoint("/tmp/run/checkpoints", save_top_k=2)
+    state = checkpoint.restore(model)  # None on the first run
+    model.fit(x, y, validation_split=0.25, epochs=3, verbose=0,
+              initial_epoch=state.initial_epoch if state else 0,
+              callbacks=[checkpoint])
+    ```
+    """
+
+    def __init__(
+        self,
+        directory,
+        monitor="val_loss",
+        mode="auto",
+        save_top_k=3,
+        keep_last=1,
+        save_freq="epoch",
+        save_weights_only=False,
+    ):
+        super().__init__()
+        self.directory = check_log_dir(directory, "directory")
+        if not isinstance(monitor, str) or not monitor:
+            raise TypeError(
+                "`monitor` must be a non-empty metric name (str), "
+                f"received: {monitor!r}"
+            )
+        self.monitor = monitor
+        self.mode = check_choice(mode, "mode", ("auto", "min", "max"))
+        self.save_top_k = _check_int(save_top_k, "save_top_k", 0)
+        self.keep_last = _check_int(keep_last, "keep_last", 1)
+        if save_freq != "epoch":
+            save_freq = _check_int(save_freq, "save_freq", 1, "'epoch' or ")
+        self.save_freq = save_freq
+        if not isinstance(save_weights_only, bool):
+            raise TypeError(
+                "`save_weights_only` must be True or False, received: "
+                f"{save_weights_only!r}"
+            )
+        self.save_weights_only = save_weights_only
+        self.best = None
+        self._every = None if save_freq == "epoch" else save_freq
+        self._begun = self._warned_missing = False
+        self._resume = self._resume_at = None
+        self._writer = _atomic_io.BackgroundWriter(self.directory)
+        self._rejected = ()
+        self._entries, self._stale, self._next_seq = [], [], 1
+        self._epoch = self._offset = self._batches_done = self._steps = 0
+
+    def on_train_begin(self, logs=None):
+        self._epoch = self._offset = self._batches_done = 0
+        self._begin()
+
+    def _begin(self):
+        self.wait()
+        self._mode = _monitor.resolve_mode(self.monitor, self.mode, self.model)
+        resume, self._resume, self._resume_at = self._resume, None, None
+        if resume:
+            self._steps = resume.global_step
+            self._resume_at = (resume.initial_epoch, resume.batches_consumed)
+        self._begun = True
+        if not is_chief():
+            return
+        _atomic_io.prepare_directory(self.directory)
+        self._entries, self._stale, self._next_seq = _manifest.adopt(
+            self.directory, self.monitor, self._mode, self._rejected
+        )
+        self._rejected = ()
+        newest = self._entries[-1]["best_so_far"] if self._entries else None
+        self.best = resume.best if resume else newest
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._offset = epoch, 0
+        if self._resume_at and self._resume_at[0] == epoch:
+            self._offset = self._resume_at[1]
+        self._batches_done, self._resume_at = self._offset, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = batch + 1 + self._offset
+        previous, self._batches_done = self._batches_done, done
+        self._steps += done - previous
+        if self._every and done // self._every > previous // self._every:
+            self._save(self._epoch, done, False, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch = epoch
+        self._save(epoch, self._batches_done, True, logs)
+        self._epoch, self._offset, self._batches_done = epoch + 1, 0, 0
+
+    def on_train_end(self, logs=None):
+        self.wait()
+        self._begun = False
+
+    def wait(self):
+        """Blocks until the last save is durable; raises its write error."""
+        self._writer.wait()
+
+    def _save(self, epoch, batch, end_of_epoch, logs):
+        if not self._begun:
+            self._begin()  # A hand-written loop may skip on_train_begin.
+        if not is_chief():
+            return
+        self.wait()
+        value = _monitor.monitored_value(logs, self.monitor)
+        if value is None and end_of_epoch and not self._warned_missing:
+            self._warned_missing = True
+            warnings.warn(
+                f"Checkpoint: monitor {self.monitor!r} is not in the logs "
+                f"(available: {sorted(logs or {})}); checkpoints are kept "
+                "as 'last' only.",
+                stacklevel=3,
+            )
+        best = _monitor.best_of(self.best, value, self._mode)
+        entry = _manifest.new_entry(
+            self._next_seq, epoch, batch, end_of_epoch, self._global_step(),
+            value, best, self.save_weights_only,
+        )
+        taken = {e["file"] for e in self._entries}.union(self._stale)
+        entry["file"] = _manifest.checkpoint_name(entry, self.monitor, taken)
+        save = self.model.save
+        if self.save_weights_only:
+            save = self.model.save_weights
+        temp_path = _atomic_io.write_temp(self.directory, entry["file"], save)
+        self.best, self._next_seq = best, self._next_seq + 1
+        kept, dropped = _manifest.retain(
+            self._entries + [entry], self.save_top_k, self.keep_last, self._mode
+        )
+        dropped = [e["file"] for e in dropped] + self._stale
+        self._entries, self._stale = kept, []
+        header = {"monitor": self.monitor, "mode": self._mode,
+                  "best": best, "next_seq": self._next_seq}
+        self._writer.start(
+            entry["file"], _manifest.publish, self.directory, temp_path,
+            entry, header, list(kept), dropped,
+        )
+
+    def _global_step(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        if iterations is None:  # A hand-written loop without compile().
+            return self._steps
+        return int(keras.ops.convert_to_numpy(iterations))
+
+    def restore(self, model=None):
+        """Loads the newest valid checkpoint into `model`.
+
+        Args:
+            model: a built model, compiled for its optimizer state to be
+                restored. Defaults to the callback's model; with neither, a
+                `.keras` checkpoint is loaded as a new model with
+                `keras.saving.load_model(..., safe_mode=True)`.
+
+        Returns:
+            A `ResumeState`, or None when the directory holds no checkpoint.
+
+        Raises:
+            CheckpointCorruptError: when no listed checkpoint is valid; the
+                message names the directory and each file's fault.
+            ValueError: when `model` is unbuilt, or missing for weights-only
+                checkpoints.
+        """
+        self.wait()
+        model = model if model is not None else self.model
+        if model is not None and not model.built:
+            raise ValueError(
+                "restore() needs a built model (call it on a batch or "
+                f"build() it first); received unbuilt {model.name!r}."
+            )
+        manifest = _manifest.read(self.directory)
+        if not manifest or not manifest["checkpoints"]:
+            return None
+        entries = manifest["checkpoints"]
+        if model is None and any(e["weights_only"] for e in entries):
+            raise ValueError(
+                "restore() needs `model` for weights-only checkpoints; "
+                f"received None for {self.directory!r}."
+            )
+        entry, loaded, faults = _manifest.newest_valid(
+            self.directory, manifest, lambda path: _load(model, path)
+        )
+        if faults:
+            warnings.warn(
+                f"Checkpoint: skipped {len(faults)} newer checkpoint(s) in "
+                f"{self.directory!r} ({_manifest.describe(faults)}); "
+                f"restored {entry['file']!r} instead.",
+                stacklevel=2,
+            )
+        end = entry["end_of_epoch"]
+        self._resume = ResumeState(
+            path=os.path.join(self.directory, entry["file"]),
+            initial_epoch=entry["epoch"] + 1 if end else entry["epoch"],
+            batches_consumed=0 if end else entry["batch"],
+            global_step=entry["global_step"],
+            best=entry["best_so_far"],
+            model=loaded,
+        )
+        self._rejected = tuple(name for name, _ in faults)
+        self.best = self._resume.best
+        return self._resume
+
+
+def _load(model, path):
+    if model is None:
+        return keras.saving.load_model(path, safe_mode=True)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        strategy = getattr(model, "distribute_strategy", None)
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+    return model
+
+
+def _check_int(value, name, minimum, alternative=""):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        raise ValueError(
+            f"`{name}` must be {alternative}an integer >= {minimum}, "
+            f"received: {value!r}"
+        )
+    return int(value)
