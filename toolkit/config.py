@@ -5,7 +5,9 @@ TensorFlow loads, so a usage error answers at once and writes nothing.
 """
 
 import dataclasses
+import json
 import math
+import os
 
 from toolkit import runs
 from toolkit.data import DATASETS, DEFAULT_DATASET, load_arrays
@@ -13,6 +15,7 @@ from toolkit.errors import ConfigError, DataError
 
 API_STYLES = ("sequential", "functional", "subclassed")
 LR_SCHEDULES = ("cosine", "constant")
+CONFIG_FILE = "config.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +33,8 @@ class TrainConfig:
     limit: int | None = None
     deterministic: bool = False
     lr_schedule: str = "cosine"
+    save_freq: object = "epoch"
+    resume: bool = False
 
     def check(self):
         """Checks every field, then loads and returns the data's `Arrays`."""
@@ -60,8 +65,21 @@ class TrainConfig:
                 f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, "
                 f"received: {self.lr_schedule!r}"
             )
+        if self.save_freq != "epoch" and (
+            isinstance(self.save_freq, bool)
+            or not isinstance(self.save_freq, int)
+            or self.save_freq < 1
+        ):
+            raise ConfigError(
+                "--save-freq must be 'epoch' or a positive number of batches, "
+                f"received: {self.save_freq!r}"
+            )
         runs.check_run_name(self.run_name)
         runs.check_writable(self.logdir)
+        if self.resume:
+            if self.run_name is None:
+                raise ConfigError("--resume needs --run-name NAME, the run to continue")
+            runs.existing_run_dir(self.logdir, self.api, self.run_name)
         try:
             return load_arrays(self.data)
         except DataError as error:
@@ -70,3 +88,34 @@ class TrainConfig:
             if not message.startswith("--"):
                 message = f"{flag} {message}"
             raise DataError(message) from None
+
+
+def write_config(config, run_dir):
+    """Stores the run's configuration so `--resume` trains the same run."""
+    path = os.path.join(run_dir, CONFIG_FILE)
+    stored = dataclasses.asdict(config)
+    stored.pop("resume")
+    with open(path, "w") as handle:
+        json.dump(stored, handle, indent=2, sort_keys=True)
+
+
+def read_config(logdir, api, run_name):
+    """The stored configuration of run `<logdir>/<api>/<run_name>`, to resume it.
+
+    A resumed run keeps everything it started with (data, seed, epochs,
+    learning rate): only then does it end where an uninterrupted run would.
+    """
+    run_dir = runs.existing_run_dir(logdir, api, run_name)
+    path = os.path.join(run_dir, CONFIG_FILE)
+    try:
+        with open(path) as handle:
+            stored = json.load(handle)
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        stored = {k: v for k, v in stored.items() if k in fields}
+        stored.update(logdir=logdir, run_name=run_name, resume=True)
+        return TrainConfig(**stored)
+    except (OSError, ValueError, TypeError) as error:
+        raise ConfigError(
+            f"--resume: {path} is missing or unreadable ({error}); only runs "
+            "started by ktb train can be resumed"
+        ) from None

@@ -1,4 +1,11 @@
-"""`ktb train`: fit one API style with the TensorBoard callbacks attached."""
+"""`ktb train`: fit one API style with every TensorBoard callback attached.
+
+A run directory holds the run's configuration (`config.json`), its
+TensorBoard data, its checkpoints (`checkpoints/`) and the final
+`model.keras`. `--resume` reads the configuration back, restores the newest
+valid checkpoint (weights, optimizer state, epoch, best value) and feeds the
+data stream from exactly where the checkpoint left it.
+"""
 
 import dataclasses
 import os
@@ -6,11 +13,13 @@ import os
 import keras
 import tensorflow as tf
 
+from callbacks import Checkpoint
 from toolkit import data as data_lib
 from toolkit import models, runs
-from toolkit.config import TrainConfig  # noqa: F401  (re-exported)
+from toolkit.config import TrainConfig, write_config  # noqa: F401
 
 MODEL_FILE = "model.keras"
+CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +29,7 @@ class TrainResult:
     test_loss: float
     test_accuracy: float
     history: dict
+    initial_epoch: int = 0
 
 
 def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
@@ -32,32 +42,66 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
     """
     if arrays is None:
         arrays = config.check()
-    pipelines = data_lib.load_data(
-        arrays,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        epochs=config.epochs,
-        limit=config.limit,
-    )
+    steps_per_epoch = data_lib.load_data(
+        arrays, batch_size=config.batch_size, limit=config.limit
+    ).steps_per_epoch
     seed_everything(config.seed, deterministic=config.deterministic)
     model = models.build_model(
         config.api,
-        pipelines.input_shape,
-        pipelines.num_classes,
-        learning_rate=learning_rate_for(config, pipelines.steps_per_epoch),
+        arrays.input_shape,
+        arrays.num_classes,
+        learning_rate=learning_rate_for(config, steps_per_epoch),
     )
-    run_dir = runs.create_run_dir(config.logdir, config.api, config.run_name)
-    callbacks = [*run_callbacks(run_dir, pipelines), *extra_callbacks]
-    history = model.fit(
-        pipelines.train,
-        epochs=config.epochs,
-        steps_per_epoch=pipelines.steps_per_epoch,
-        validation_data=pipelines.validation,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=verbose,
-    )
-    scores = model.evaluate(pipelines.test, return_dict=True, verbose=verbose)
+    if config.resume:
+        run_dir = runs.existing_run_dir(config.logdir, config.api, config.run_name)
+        state = Checkpoint(os.path.join(run_dir, CHECKPOINT_DIR)).restore(model)
+        start_epoch, skip = (state.initial_epoch, state.batches_consumed) if state else (0, 0)
+    else:
+        run_dir = runs.create_run_dir(config.logdir, config.api, config.run_name)
+        write_config(config, run_dir)
+        start_epoch, skip = 0, 0
+
+    def pipelines(first_epoch, last_epoch, skip_batches=0):
+        return data_lib.load_data(
+            arrays,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            epochs=last_epoch,
+            initial_epoch=first_epoch,
+            skip_batches=skip_batches,
+            limit=config.limit,
+        )
+
+    full = pipelines(start_epoch, config.epochs)
+    callbacks = [
+        *run_callbacks(run_dir, full, save_freq=config.save_freq),
+        *extra_callbacks,
+    ]
+    history = {}
+    segments = []
+    if skip and start_epoch < config.epochs:
+        # The checkpoint was taken mid-epoch: train only the rest of that
+        # epoch, then the following epochs, never replaying consumed batches.
+        segments.append((pipelines(start_epoch, start_epoch + 1, skip),
+                         start_epoch, start_epoch + 1, steps_per_epoch - skip))
+        start_epoch += 1
+        full = pipelines(start_epoch, config.epochs)
+    if start_epoch < config.epochs:
+        segments.append((full, start_epoch, config.epochs, steps_per_epoch))
+    for segment, first, last, steps in segments:
+        fitted = model.fit(
+            segment.train,
+            epochs=last,
+            initial_epoch=first,
+            steps_per_epoch=steps,
+            validation_data=segment.validation,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=verbose,
+        )
+        for key, values in fitted.history.items():
+            history.setdefault(key, []).extend(values)
+    scores = model.evaluate(full.test, return_dict=True, verbose=verbose)
     model_path = os.path.join(run_dir, MODEL_FILE)
     save_model_atomically(model, model_path)
     return TrainResult(
@@ -65,17 +109,19 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
         model_path=model_path,
         test_loss=float(scores["loss"]),
         test_accuracy=float(scores["accuracy"]),
-        history=dict(history.history),
+        history=history,
+        initial_epoch=segments[0][1] if segments else config.epochs,
     )
 
 
-def run_callbacks(run_dir, pipelines):
+def run_callbacks(run_dir, pipelines, *, save_freq="epoch"):
     """Every TensorBoard callback of the toolkit, writing into `run_dir`.
 
     `ktb train` and each trial of `ktb tune` attach this set; `pipelines`
     provides the validation data and samples some of them need.
     """
     return [
+        Checkpoint(os.path.join(run_dir, CHECKPOINT_DIR), save_freq=save_freq),
         keras.callbacks.TensorBoard(
             log_dir=run_dir, update_freq="epoch", write_graph=False
         ),

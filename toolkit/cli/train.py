@@ -1,8 +1,11 @@
 """`ktb train`: one API style, every TensorBoard callback attached."""
 
+import argparse
+
 from toolkit.cli._args import positive_float, positive_int
 from toolkit.config import API_STYLES, LR_SCHEDULES
 from toolkit.data import DATASETS
+from toolkit.errors import ConfigError
 
 
 def add_parser(commands):
@@ -37,28 +40,55 @@ def add_parser(commands):
         help="learning rate over the run (default: %(default)s)",
     )
     train.add_argument(
+        "--save-freq", type=save_freq, default="epoch",
+        help="checkpoint every epoch or every N batches (default: %(default)s)",
+    )
+    train.add_argument(
+        "--resume", action="store_true",
+        help="continue run --run-name from its newest valid checkpoint, with "
+        "the configuration it started with",
+    )
+    train.add_argument(
         "--deterministic", action="store_true",
         help="turn on TensorFlow op determinism (bit-exact reruns, slower)",
     )
     train.set_defaults(handler=run)
 
 
-def run(args):
-    from toolkit.config import TrainConfig
+def save_freq(text):
+    if text == "epoch":
+        return text
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be 'epoch' or a positive number of batches, received: {text!r}"
+        ) from None
 
-    config = TrainConfig(
-        api=args.api,
-        data=args.data or args.dataset or "mnist-mini",
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        logdir=args.logdir,
-        run_name=args.run_name,
-        seed=args.seed,
-        limit=args.limit,
-        deterministic=args.deterministic,
-        lr_schedule=args.lr_schedule,
-    )
+
+def run(args):
+    from toolkit.config import TrainConfig, read_config
+
+    if args.resume:
+        if args.run_name is None:
+            raise ConfigError("--resume needs --run-name NAME, the run to continue")
+        config = read_config(args.logdir, args.api, args.run_name)
+        print(f"resuming {config.logdir}/{config.api}/{config.run_name} with its stored configuration")
+    else:
+        config = TrainConfig(
+            api=args.api,
+            data=args.data or args.dataset or "mnist-mini",
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            logdir=args.logdir,
+            run_name=args.run_name,
+            seed=args.seed,
+            limit=args.limit,
+            deterministic=args.deterministic,
+            lr_schedule=args.lr_schedule,
+            save_freq=args.save_freq,
+        )
     arrays = config.check()
     from toolkit import training
 
