@@ -19,3 +19,7 @@ class ConfigError(ToolkitError, ValueError):
 
 class LogDirError(ToolkitError, OSError):
     """A log directory that cannot be created or written."""
+
+
+class ReportError(ToolkitError, ValueError):
+    """A log directory with nothing to report: no event files or no scalars."""

@@ -9,10 +9,10 @@ import argparse
 import os
 import sys
 
-from toolkit.cli import train
+from toolkit.cli import board, report, train
 
 EXIT_USAGE = 2
-COMMANDS = (train,)
+COMMANDS = (train, report, board)
 
 
 class UsageError(Exception):

@@ -1,0 +1,154 @@
+"""`ktb board`: the real TensorBoard serves the runs, on 127.0.0.1, and stops."""
+
+import json
+import re
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import tensorflow as tf
+
+from toolkit import board
+from toolkit.cli import main
+from toolkit.errors import ConfigError, LogDirError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS = {"exp/a/train", "exp/a/validation", "exp/b/train"}
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("logs")
+    for run in sorted(RUNS):
+        with tf.summary.create_file_writer(str(root / run)).as_default():
+            for step in range(3):
+                tf.summary.scalar("epoch_loss", 1.0 / (step + 1), step=step)
+                tf.summary.scalar("epoch_accuracy", step / 4, step=step)
+    return root
+
+
+def get_json(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.load(response)
+
+
+def poll_json(url, ready, deadline_s=60):
+    """GETs `url` until `ready(answer)` or the deadline; returns the answer."""
+    deadline = time.monotonic() + deadline_s
+    answer = None
+    while time.monotonic() < deadline:
+        try:
+            answer = get_json(url)
+            if ready(answer):
+                return answer
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"{url} not ready after {deadline_s} s; last answer: {answer}")
+
+
+def assert_serves_logdir(url):
+    runs = poll_json(url + "data/runs", lambda runs: RUNS <= set(runs))
+    assert set(runs) == RUNS
+    plugins = get_json(url + "data/plugins_listing")
+    assert plugins["scalars"]["enabled"] is True
+    tags = poll_json(url + "data/plugin/scalars/tags", lambda tags: RUNS <= set(tags))
+    assert {run: set(tags[run]) for run in RUNS} == {
+        run: {"epoch_loss", "epoch_accuracy"} for run in RUNS
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_start_serves_runs_and_tags_on_localhost_then_stops(logdir):
+    url, stop = board.start(logdir, reload_interval=0)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert port > 0
+        assert_serves_logdir(url)
+    finally:
+        stop()
+    stop()  # idempotent
+    # Some sandboxed network stacks accept a connection on a closed port
+    # for a moment, so the proof is that nothing answers HTTP any more.
+    with pytest.raises((urllib.error.URLError, ConnectionError, TimeoutError)):
+        get_json(url + "data/runs", timeout=3)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_cli_prints_url_serves_and_exits_0_on_ctrl_c(logdir):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "board", str(logdir), "--port", "0"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    try:
+        reader.start()
+        deadline = time.monotonic() + 120
+        while not lines and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert lines, f"no URL printed; stderr: {process.stderr.read() if process.poll() is not None else ''}"
+        first = lines[0].strip()
+        assert first.startswith("TensorBoard at http://127.0.0.1:"), first
+        url = first.split()[2]
+        assert_serves_logdir(url)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        reader.join(timeout=10)
+        assert lines[-1].strip() == "TensorBoard stopped"
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        process.stdout.close()
+        process.stderr.close()
+
+
+@pytest.mark.timeout(60)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    cases = [
+        ([str(tmp_path / "missing")], rf"LOGDIR: {tmp_path}/missing does not exist$"),
+        ([str(a_file)], r"LOGDIR: .*file\.txt is a file, not a directory"),
+        ([str(tmp_path), "--port", "70000"],
+         r"argument --port: must be an integer from 0 \(a free port\) to 65535, "
+         r"received: '70000'$"),
+        ([str(tmp_path), "--port", "http"], r"argument --port: .* received: 'http'$"),
+    ]
+    for argv, message in cases:
+        assert main(["board", *argv]) == 2, argv
+        stderr = capsys.readouterr().err.strip()
+        assert len(stderr.splitlines()) == 1, stderr
+        assert re.match("ktb board: error: " + message, stderr), stderr
+
+
+@pytest.mark.timeout(60)
+def test_start_errors(tmp_path):
+    with pytest.raises(LogDirError, match="does not exist"):
+        board.start(tmp_path / "missing")
+    with pytest.raises(ConfigError, match=r"--port: must be an integer from 0 to 65535, received: -1"):
+        board.start(tmp_path, port=-1)
+    with pytest.raises(ConfigError, match=r"reload_interval: must be a number >= 0, received: -5"):
+        board.start(tmp_path, reload_interval=-5)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"--port: TensorBoard could not bind to port {port}, it was already in use"):
+            board.start(tmp_path, port=port, reload_interval=0)

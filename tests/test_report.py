@@ -1,0 +1,242 @@
+"""`ktb report`: reading event files back exactly, the figure, the summary, errors."""
+
+import os
+import re
+import struct
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp
+
+from toolkit import report
+from toolkit.cli import main
+
+pytestmark = pytest.mark.timeout(120)
+
+# Values exactly representable in float32, so what is read equals what was
+# written, and `.6g` prints them as written.
+CURVES = {
+    "exp/a": {
+        "train": {"epoch_accuracy": [0.25, 0.5, 0.75], "epoch_loss": [2.0, 1.5, 1.25]},
+        "validation": {"epoch_accuracy": [0.125, 0.375, 0.625], "epoch_loss": [2.5, 2.0, 1.75]},
+    },
+    "exp/b": {
+        "train": {"epoch_accuracy": [0.5, 0.75, 0.875], "epoch_loss": [1.0, 0.75, 0.5]},
+        "validation": {"epoch_accuracy": [0.25, 0.5, 0.8125], "epoch_loss": [1.5, 1.25, 1.125]},
+    },
+}
+TRIALS = {"trial_0": (8, 0.01, 0.5), "trial_1": (16, 0.001, 0.875), "trial_2": (8, 0.1, 0.25)}
+
+
+def write_scalars(path, tags, histogram=False):
+    with tf.summary.create_file_writer(str(path)).as_default():
+        for tag, values in tags.items():
+            for step, value in enumerate(values):
+                tf.summary.scalar(tag, value, step=step)
+        if histogram:  # other summaries are read past, not reported
+            tf.summary.histogram("dense/kernel", np.arange(10.0), step=0)
+            tf.summary.image("inputs", np.zeros((1, 4, 4, 1)), step=0)
+            tf.summary.text("note", "not a scalar", step=0)
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("logs")
+    for run, subsets in CURVES.items():
+        for subset, tags in subsets.items():
+            write_scalars(root / run / subset, tags, histogram=subset == "train")
+    return root
+
+
+@pytest.fixture(scope="module")
+def search_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    with tf.summary.create_file_writer(str(root)).as_default():
+        hp.hparams_config(
+            hparams=[hp.HParam("units", hp.Discrete([8, 16])),
+                     hp.HParam("learning_rate", hp.RealInterval(1e-4, 1e-1))],
+            metrics=[hp.Metric("epoch_accuracy", group="validation")],
+        )
+    for trial, (units, learning_rate, accuracy) in TRIALS.items():
+        with tf.summary.create_file_writer(str(root / trial)).as_default():
+            hp.hparams({"units": units, "learning_rate": learning_rate}, trial_id=trial)
+        write_scalars(root / trial / "train", {"epoch_accuracy": [accuracy / 2, accuracy]})
+        write_scalars(root / trial / "validation", {"epoch_accuracy": [accuracy / 4, accuracy]})
+    return root
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        header = f.read(24)
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def test_read_logdir_returns_exactly_the_written_scalars(runs_dir):
+    data = report.read_logdir(runs_dir)
+
+    expected = sorted(
+        (run, subset, tag, step, value)
+        for run, subsets in CURVES.items()
+        for subset, tags in subsets.items()
+        for tag, values in tags.items()
+        for step, value in enumerate(values)
+    )
+    assert data.records() == expected
+    assert [run.name for run in data.runs] == ["exp/a", "exp/b"]
+    assert data.metrics() == ["accuracy", "loss"]
+    assert data.subsets() == ("train", "validation")
+    assert data.trials == () and data.hparam_names == ()
+
+
+def test_read_logdir_of_one_run_with_threads(runs_dir):
+    data = report.read_logdir(runs_dir / "exp" / "a", threads=3)
+
+    assert [run.name for run in data.runs] == ["."]
+    assert data.runs[0].final("accuracy", "validation") == (2, 0.625)
+
+
+def test_read_search_gives_each_trial_its_hparams(search_dir):
+    data = report.read_logdir(search_dir)
+
+    assert data.hparam_names == ("units", "learning_rate")  # declared order
+    assert {run.name: run.hparams for run in data.trials} == {
+        trial: {"units": units, "learning_rate": pytest.approx(learning_rate)}
+        for trial, (units, learning_rate, _) in TRIALS.items()
+    }
+    ranked = report.rank_runs(data.runs, "accuracy")
+    assert [(run.name, subset) for run, subset, _ in ranked] == [
+        ("trial_1", "validation"), ("trial_0", "validation"), ("trial_2", "validation")
+    ]
+
+
+def test_report_writes_png_of_expected_size_and_summary(runs_dir, capsys):
+    assert main(["report", str(runs_dir)]) == 0
+
+    out = runs_dir / "report.png"
+    width, height = report.figure_size(report.read_logdir(runs_dir))
+    assert png_size(out) == (round(width * report.DPI), round(height * report.DPI))
+    stdout = capsys.readouterr().out
+    assert f"report written to {out}" in stdout
+    assert "2 runs, metric accuracy (higher is better)" in stdout
+    assert "best run: exp/b (validation accuracy 0.8125 at step 2)" in stdout
+    assert ("exp/b  train: accuracy=0.875 loss=0.5 | "
+            "validation: accuracy=0.8125 loss=1.125") in stdout
+    assert ("exp/a  train: accuracy=0.75 loss=1.25 | "
+            "validation: accuracy=0.625 loss=1.75") in stdout
+    assert stdout.index("exp/b  train") < stdout.index("exp/a  train")
+    os.remove(out)
+
+
+def test_report_svg_with_loss_ranks_lowest_first(runs_dir, tmp_path, capsys):
+    out = tmp_path / "loss.svg"
+
+    assert main(["report", str(runs_dir), "--out", str(out), "--metric", "loss"]) == 0
+
+    width, height = report.figure_size(report.read_logdir(runs_dir))
+    head = out.read_text()[:2000]
+    assert re.search(rf'width="{width * 72:g}pt" height="{height * 72:g}pt"', head)
+    stdout = capsys.readouterr().out
+    assert "metric loss (lower is better)" in stdout
+    assert "best run: exp/b (validation loss 1.125 at step 2)" in stdout
+    assert not (runs_dir / "report.png").exists()
+
+
+def test_report_of_search_ranks_trials_with_hparams(search_dir, tmp_path, capsys):
+    out = tmp_path / "search.png"
+
+    assert main(["report", str(search_dir), "--out", str(out)]) == 0
+
+    width, height = report.figure_size(report.read_logdir(search_dir))
+    assert png_size(out) == (round(width * report.DPI), round(height * report.DPI))
+    lines = capsys.readouterr().out.splitlines()
+    trial_lines = [line for line in lines if line.startswith("  trial_")]
+    assert trial_lines == [
+        "  trial_1  train: accuracy=0.875 | validation: accuracy=0.875 | "
+        "hparams: units=16 learning_rate=0.001",
+        "  trial_0  train: accuracy=0.5 | validation: accuracy=0.5 | "
+        "hparams: units=8 learning_rate=0.01",
+        "  trial_2  train: accuracy=0.25 | validation: accuracy=0.25 | "
+        "hparams: units=8 learning_rate=0.1",
+    ]
+
+
+def test_report_replaces_only_the_out_file_atomically(runs_dir, tmp_path):
+    out = tmp_path / "report.png"
+    out.write_bytes(b"old")
+    (tmp_path / "notes.txt").write_text("mine")
+
+    assert main(["report", str(runs_dir), "--out", str(out)]) == 0
+
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt", "report.png"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert png_size(out)[0] == round(report.WIDTH * report.DPI)
+
+
+def _bad_inputs(tmp_path, runs_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    not_logs = tmp_path / "not_logs"
+    (not_logs / "sub").mkdir(parents=True)
+    (not_logs / "sub" / "readme.txt").write_text("hello")
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("hello")
+    no_scalars = tmp_path / "no_scalars"
+    with tf.summary.create_file_writer(str(no_scalars)).as_default():
+        tf.summary.histogram("weights", np.arange(4.0), step=0)
+    return [
+        ([str(tmp_path / "missing")], rf"LOGDIR: {tmp_path}/missing does not exist$"),
+        ([str(a_file)], r"LOGDIR: .*file.txt is a file, not a directory; pass the directory"),
+        ([str(empty)], rf"LOGDIR: no TensorBoard event files under {empty}; pass a log"),
+        ([str(not_logs)], rf"LOGDIR: no TensorBoard event files under {not_logs};"),
+        ([str(no_scalars)], r"LOGDIR: the event files under .* hold no scalar summaries"),
+        ([str(runs_dir), "--metric", "f1"],
+         r"--metric: 'f1' is not logged under .*; available: accuracy, loss$"),
+        ([str(runs_dir), "--out", str(tmp_path / "r.jpg")],
+         r"argument --out: must end in \.png or \.svg, received: '.*r\.jpg'$"),
+        ([str(runs_dir), "--out", str(tmp_path / "no" / "r.png")],
+         rf"--out: directory {tmp_path}/no does not exist$"),
+        ([str(runs_dir), "--out", str(tmp_path / "empty.png")],
+         r"--out: .*empty\.png is a directory$"),
+    ]
+
+
+def test_bad_inputs_exit_2_with_one_line(runs_dir, tmp_path, capsys):
+    (tmp_path / "empty.png").mkdir()
+    before = sorted(p.name for p in runs_dir.iterdir())
+    for argv, message in _bad_inputs(tmp_path, runs_dir):
+        assert main(["report", *argv]) == 2, argv
+        stderr = capsys.readouterr().err
+        assert len(stderr.strip().splitlines()) == 1, stderr
+        assert re.match(r"ktb report: error: " + message, stderr.strip()), stderr
+    assert sorted(p.name for p in runs_dir.iterdir()) == before
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and ".png" in p.name]
+    assert written == []
+
+
+def test_library_errors_are_toolkit_errors(tmp_path, runs_dir):
+    from toolkit.errors import ConfigError, LogDirError, ReportError
+
+    with pytest.raises(LogDirError, match="does not exist"):
+        report.read_logdir(tmp_path / "missing")
+    with pytest.raises(ReportError, match="no TensorBoard event files"):
+        report.read_logdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"--metric: 'x' is not logged .* accuracy, loss"):
+        report.choose_metric(report.read_logdir(runs_dir), "x")
+    with pytest.raises(ConfigError, match=r"--out: '.*\.gif' must end in \.png or \.svg"):
+        report.write_report(runs_dir, out=tmp_path / "r.gif")
+    write_scalars(tmp_path / "batches" / "train", {"batch_loss": [1.0, 0.5]})
+    with pytest.raises(ReportError, match="holds only per-batch scalars"):
+        report.write_report(tmp_path / "batches")
+    assert not (tmp_path / "batches" / "report.png").exists()
+
+
+def test_rank_runs_puts_nan_and_missing_metric_last():
+    def run(name, value):
+        scalars = {"validation": {"epoch_loss": ((0, value),)}} if value is not None else {
+            "train": {"other": ((0, 1.0),)}}
+        return report.RunData(name=name, scalars=scalars, hparams={})
+
+    runs = [run("nan", float("nan")), run("none", None), run("high", 2.0), run("low", 1.0)]
+    assert [r.name for r, _, _ in report.rank_runs(runs, "loss")] == ["low", "high", "nan", "none"]

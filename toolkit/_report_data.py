@@ -1,0 +1,293 @@
+"""Reading a log directory for `ktb report`, with TensorBoard's own reader.
+
+Event files are read by `plugin_event_multiplexer.EventMultiplexer`, the
+loader behind TensorBoard's Python data path, so a report shows what the
+Scalars and HParams dashboards show. Only scalar summaries are kept in full;
+images, histograms and other tensors keep one sample per tag (they are still
+parsed, but not accumulated). Runs are read one after another by default:
+parsing holds the GIL, and on a local disk `bench/report_read.py` measured
+no consistent gain from threads (within +-25%, either way); more threads can
+help on a network file system.
+
+A TensorBoard "run" is a directory holding event files. A report run groups
+the Keras layout `<run>/train` and `<run>/validation` (and events written in
+`<run>` itself, such as a trial's hparams session) into one `RunData`, whose
+`scalars` are keyed by subset: "train", "validation", or "" for the run
+directory itself.
+"""
+
+import dataclasses
+import math
+import os
+
+from toolkit.errors import ConfigError, LogDirError, ReportError
+
+# Subdirectories that `keras.callbacks.TensorBoard` writes inside a run.
+SUBSETS = ("train", "validation")
+# Keras prefixes its per-epoch scalars; the metric is what follows.
+_EPOCH_PREFIX = "epoch_"
+# Per-batch and per-iteration scalars are on another x axis than epochs.
+_NOT_EPOCH_METRIC = ("batch_",)
+_NOT_EPOCH_SUFFIX = ("_vs_iterations",)
+# Metrics whose names contain one of these words are better when lower.
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunData:
+    """The scalars and hyperparameters of one run.
+
+    Attributes:
+        name: Path of the run directory relative to the log directory, with
+            "/" separators ("." when the log directory is the run).
+        scalars: `{subset: {tag: ((step, value), ...)}}`, steps ascending.
+        hparams: `{name: value}` of the run's hparams session; empty when
+            the run is not a trial of a search.
+    """
+
+    name: str
+    scalars: dict
+    hparams: dict
+
+    def metric_series(self, metric, subset):
+        """`((step, value), ...)` of `metric` in `subset`, or `()`."""
+        tags = self.scalars.get(subset, {})
+        for tag in (_EPOCH_PREFIX + metric, metric):
+            if tag in tags:
+                return tags[tag]
+        return ()
+
+    def final(self, metric, subset):
+        """`(step, value)` last logged for `metric` in `subset`, or None."""
+        series = self.metric_series(metric, subset)
+        return series[-1] if series else None
+
+
+@dataclasses.dataclass(frozen=True)
+class LogData:
+    """Everything `ktb report` draws, read from one log directory.
+
+    Attributes:
+        logdir: The directory that was read, as given.
+        runs: `RunData` of the runs holding scalars, sorted by name.
+        hparam_names: Hyperparameter names, in the order the search's
+            experiment config declares them, then any others sorted.
+    """
+
+    logdir: str
+    runs: tuple
+    hparam_names: tuple
+
+    @property
+    def trials(self):
+        """The runs that carry an hparams session."""
+        return tuple(run for run in self.runs if run.hparams)
+
+    def subsets(self):
+        """Subsets present in any run: train, validation, then others."""
+        present = {subset for run in self.runs for subset in run.scalars}
+        known = [subset for subset in SUBSETS if subset in present]
+        return tuple(known + sorted(present.difference(SUBSETS)))
+
+    def metrics(self):
+        """Sorted names of the metrics logged per epoch in any run."""
+        return sorted({
+            metric_name(tag)
+            for run in self.runs
+            for tags in run.scalars.values()
+            for tag in tags
+            if is_epoch_metric(tag)
+        })
+
+    def records(self):
+        """Every scalar as `(run, subset, tag, step, value)`, sorted."""
+        return sorted(
+            (run.name, subset, tag, step, value)
+            for run in self.runs
+            for subset, tags in run.scalars.items()
+            for tag, series in tags.items()
+            for step, value in series
+        )
+
+
+def metric_name(tag):
+    """"epoch_accuracy" -> "accuracy"; other tags are their own name."""
+    return tag[len(_EPOCH_PREFIX):] if tag.startswith(_EPOCH_PREFIX) else tag
+
+
+def is_epoch_metric(tag):
+    """False for Keras' per-batch and per-iteration scalars."""
+    return not (tag.startswith(_NOT_EPOCH_METRIC) or tag.endswith(_NOT_EPOCH_SUFFIX))
+
+
+def lower_is_better(metric):
+    return any(word in metric for word in _LOWER_IS_BETTER)
+
+
+def choose_metric(data, metric=None):
+    """The metric to report: `metric`, else accuracy, else loss, else the first.
+
+    Raises:
+        ConfigError: `metric` is not logged in any run; the message lists
+            the metrics that are.
+        ReportError: no run logs a per-epoch metric.
+    """
+    available = data.metrics()
+    if not available:
+        raise ReportError(
+            f"LOGDIR: {data.logdir} holds only per-batch scalars; log per-epoch "
+            "ones (keras.callbacks.TensorBoard does) to report them"
+        )
+    if metric is not None:
+        if metric not in available:
+            raise ConfigError(
+                f"--metric: {metric!r} is not logged under {data.logdir}; "
+                f"available: {', '.join(available)}"
+            )
+        return metric
+    for preferred in ("accuracy", "loss"):
+        if preferred in available:
+            return preferred
+    return available[0]
+
+
+def ranking_subset(run, metric):
+    """The subset a run is ranked on: validation when logged, else train..."""
+    for subset in ("validation", "train", *sorted(run.scalars)):
+        if run.final(metric, subset) is not None:
+            return subset
+    return None
+
+
+def rank_runs(runs, metric):
+    """`[(run, subset, (step, value))]` best first; runs without `metric` last.
+
+    NaN values rank after every number; ties keep the name order.
+    """
+    sign = 1.0 if lower_is_better(metric) else -1.0
+    ranked, missing = [], []
+    for run in runs:
+        subset = ranking_subset(run, metric)
+        if subset is None:
+            missing.append((run, None, None))
+        else:
+            ranked.append((run, subset, run.final(metric, subset)))
+
+    def order(item):
+        value = item[2][1]
+        return (math.isnan(value), 0.0 if math.isnan(value) else sign * value)
+
+    ranked.sort(key=order)
+    return ranked + missing
+
+
+def check_logdir(logdir):
+    """Fails unless `logdir` is an existing directory."""
+    path = os.fspath(logdir)
+    if not os.path.exists(path):
+        raise LogDirError(f"LOGDIR: {path} does not exist")
+    if not os.path.isdir(path):
+        raise LogDirError(
+            f"LOGDIR: {path} is a file, not a directory; pass the directory "
+            "that holds the event files"
+        )
+    return path
+
+
+def read_logdir(logdir, threads=1):
+    """Reads the scalars and hparams sessions of every run under `logdir`.
+
+    Args:
+        logdir: A log root (`logs`), an experiment, a search or one run.
+        threads: Runs reloaded at once, by TensorBoard's multiplexer.
+            Defaults to `1`.
+
+    Returns:
+        A `LogData`.
+
+    Raises:
+        LogDirError: `logdir` is missing or is a file.
+        ReportError: no event files, or no scalars, under `logdir`.
+    """
+    path = check_logdir(logdir)
+    from tensorboard.backend.event_processing import (
+        plugin_event_accumulator as accumulator,
+        plugin_event_multiplexer,
+    )
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        # One sample per tag for images, histograms...: parsed, not kept.
+        size_guidance={accumulator.TENSORS: 1},
+        tensor_size_guidance={"scalars": 0},
+        max_reload_threads=threads,
+    )
+    multiplexer.AddRunsFromDirectory(path)
+    if not multiplexer.Runs():
+        raise ReportError(
+            f"LOGDIR: no TensorBoard event files under {path}; pass a log "
+            "directory written by `ktb train` or keras.callbacks.TensorBoard "
+            "(for example: logs)"
+        )
+    multiplexer.Reload()
+    scalars, hparams, declared = {}, {}, []
+    for tb_run, tags in multiplexer.PluginRunToTagToContent("scalars").items():
+        run, subset = _split_run(tb_run)
+        scalars.setdefault(run, {})[subset] = {
+            tag: _series(multiplexer.Tensors(tb_run, tag)) for tag in tags
+        }
+    for tb_run, tags in multiplexer.PluginRunToTagToContent("hparams").items():
+        run, _ = _split_run(tb_run)
+        session, names = _hparams(tags)
+        hparams.setdefault(run, {}).update(session)
+        declared.extend(name for name in names if name not in declared)
+    if not any(tags for subsets in scalars.values() for tags in subsets.values()):
+        raise ReportError(
+            f"LOGDIR: the event files under {path} hold no scalar summaries "
+            "to report"
+        )
+    runs = tuple(
+        RunData(name=name, scalars=scalars[name], hparams=hparams.get(name, {}))
+        for name in sorted(scalars)
+    )
+    found = {name for run in runs for name in run.hparams}
+    names = [name for name in declared if name in found]
+    names += sorted(found.difference(names))
+    return LogData(logdir=path, runs=runs, hparam_names=tuple(names))
+
+
+def _split_run(tb_run):
+    """"exp/run1/train" -> ("exp/run1", "train"); "exp/run1" -> ("exp/run1", "")."""
+    parts = tb_run.replace(os.sep, "/").split("/")
+    if parts[-1] in SUBSETS:
+        return "/".join(parts[:-1]) or ".", parts[-1]
+    return "/".join(parts), ""
+
+
+def _series(events):
+    from tensorboard.util import tensor_util
+
+    return tuple(
+        (int(event.step), float(tensor_util.make_ndarray(event.tensor_proto)))
+        for event in sorted(events, key=lambda event: event.step)
+    )
+
+
+def _hparams(tag_to_content):
+    """`({name: value} of the session, declared names)` of one TB run."""
+    from tensorboard.plugins.hparams import metadata
+
+    session, declared = {}, []
+    for tag, content in tag_to_content.items():
+        if tag == metadata.SESSION_START_INFO_TAG:
+            info = metadata.parse_session_start_info_plugin_data(content)
+            session = {name: _value(value) for name, value in info.hparams.items()}
+        elif tag == metadata.EXPERIMENT_TAG:
+            experiment = metadata.parse_experiment_plugin_data(content)
+            declared = [info.name for info in experiment.hparam_infos]
+    return session, declared
+
+
+def _value(value):
+    """A `google.protobuf.Value` as a Python number, string or bool."""
+    kind = value.WhichOneof("kind")
+    return getattr(value, kind) if kind else None
