@@ -28,6 +28,7 @@ from callbacks.checkpoint import (
     ResumeState,
 )
 from callbacks.embedding_projector import EmbeddingProjector
+from callbacks.histogram_logger import HistogramLogger
 from callbacks.model_info_logger import ModelInfoLogger
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "CheckpointCorruptError",
     "CheckpointWriteError",
     "EmbeddingProjector",
+    "HistogramLogger",
     "ModelInfoLogger",
     "ResumeState",
 ]

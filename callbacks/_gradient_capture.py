@@ -1,0 +1,276 @@
+"""Capture of the gradients that an optimizer applies in a training step.
+
+Every Keras 3 training step ends in `optimizer.apply(grads, variables)`:
+`Model.fit`'s default `train_step` calls `apply_gradients`, which calls
+`self.apply`, and a custom `train_step` or a hand-written loop calls one of
+the two. Replacing `apply` on the optimizer *instance* therefore sees the
+real gradients of the real loss, inside the traced (even XLA-compiled) step,
+without computing anything twice.
+
+The replacement (`_ApplyHook`) only adds graph ops when a step is traced: it
+copies each gradient into a capture variable, records the squared norm of
+each weight update, and bumps a step counter. Those are device-side writes,
+so the training loop gets no host synchronisation; the values are read at
+logging time. Under `tf.distribute`, the capture variables are
+`ON_READ` variables: each replica writes its own gradient and a read in the
+cross-replica context returns the sum, which is what the optimizer applies
+after its all-reduce (Keras divides each replica's loss by the number of
+replicas, so the sum is the gradient of the global-batch mean loss).
+"""
+
+import keras
+import tensorflow as tf
+
+
+def capture_for(model, capture=None, track_updates=True):
+    """Returns a `GradientCapture` attached to `model.optimizer`.
+
+    Reuses `capture` if it was made for that optimizer; returns None when
+    the model has no optimizer.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "apply"):
+        return None
+    if capture is None or capture.optimizer is not optimizer:
+        strategy = getattr(model, "distribute_strategy", None)
+        capture = GradientCapture(
+            optimizer, strategy or tf.distribute.get_strategy(), track_updates
+        )
+    capture.prepare(model.trainable_variables)
+    attach(optimizer, capture)
+    return capture
+
+
+def release(model, capture):
+    """Detaches `capture` and drops the train function traced with it.
+
+    Without the second step, the model's traced train function would keep
+    writing into the capture variables after the callback is gone.
+    """
+    if is_attached(capture.optimizer, capture):
+        detach(capture.optimizer, capture)
+        if getattr(model, "train_function", None) is not None:
+            model.train_function = None
+
+
+def attach(optimizer, listener):
+    """Routes `optimizer`'s `apply` calls through `listener`; idempotent.
+
+    Several listeners (several callbacks) may share one optimizer: they are
+    nested in the order they attached. A `LossScaleOptimizer` is hooked on
+    its inner optimizer, which receives the unscaled gradients.
+    """
+    target = _innermost(optimizer)
+    hook = target.__dict__.get("apply")
+    if not isinstance(hook, _ApplyHook):
+        hook = _ApplyHook(target)
+        # Bypasses the tracking `__setattr__` of Keras/TF objects: the hook
+        # must not become part of the optimizer's checkpointed state.
+        object.__setattr__(target, "apply", hook)
+    if listener not in hook.listeners:
+        hook.listeners.append(listener)
+
+
+def detach(optimizer, listener):
+    """Removes `listener`; restores the original `apply` once none is left."""
+    target = _innermost(optimizer)
+    hook = target.__dict__.get("apply")
+    if not isinstance(hook, _ApplyHook):
+        return
+    if listener in hook.listeners:
+        hook.listeners.remove(listener)
+    if not hook.listeners:
+        hook.restore()
+
+
+def is_attached(optimizer, listener):
+    hook = _innermost(optimizer).__dict__.get("apply")
+    return isinstance(hook, _ApplyHook) and listener in hook.listeners
+
+
+def _innermost(optimizer):
+    while getattr(optimizer, "inner_optimizer", None) is not None:
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
+class _ApplyHook:
+    """Stands in for `optimizer.apply` and calls the listeners around it."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.listeners = []
+        self._instance_apply = optimizer.__dict__.get("apply")
+
+    def restore(self):
+        if self._instance_apply is None:
+            object.__delattr__(self.optimizer, "apply")
+        else:
+            object.__setattr__(self.optimizer, "apply", self._instance_apply)
+
+    def __call__(self, grads, trainable_variables=None):
+        optimizer = self.optimizer
+        original = self._instance_apply or type(optimizer).apply.__get__(
+            optimizer
+        )
+        grads = list(grads)
+        variables = trainable_variables
+        if variables is None:
+            # Keras' documented form `apply(grads)` uses the variables the
+            # optimizer was built with.
+            variables = getattr(optimizer, "_trainable_variables", None) or []
+        variables = list(variables)
+        if len(variables) != len(grads):
+            return original(grads, trainable_variables)
+
+        def apply_fn(grads):
+            return original(grads, trainable_variables)
+
+        for listener in self.listeners:
+            apply_fn = _bind(listener, apply_fn, optimizer, variables)
+        return apply_fn(grads)
+
+
+def _bind(listener, apply_fn, optimizer, variables):
+    def bound(grads):
+        return listener.around_apply(apply_fn, optimizer, grads, variables)
+
+    return bound
+
+
+class _Slot:
+    """Capture variables for one trainable variable."""
+
+    def __init__(self, variable, strategy):
+        self.variable = variable  # Keeps `id(variable)` from being reused.
+        dtype = _dtype(variable)
+        with tf.init_scope(), strategy.scope():
+            self.gradient = tf.Variable(
+                tf.zeros(variable.shape, dtype),
+                trainable=False,
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.SUM,
+                name="captured_gradient",
+            )
+            self.update_sq_norm = tf.Variable(
+                tf.zeros((), dtype),
+                trainable=False,
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                name="captured_update_sq_norm",
+            )
+        self.has_gradient = False
+
+
+class GradientCapture:
+    """Listener that keeps the last gradients and weight updates.
+
+    Args:
+        optimizer: the optimizer it is meant for (kept for the caller).
+        strategy: the model's `tf.distribute.Strategy`.
+        track_updates: whether to record ||w_after - w_before||^2 for each
+            variable (costs one extra read of the weights per step).
+    """
+
+    def __init__(self, optimizer, strategy, track_updates=True):
+        self.optimizer = optimizer
+        self.strategy = strategy
+        self.track_updates = track_updates
+        self._slots = {}
+        self.uncaptured = []  # names of variables no slot could be made for
+        with tf.init_scope(), strategy.scope():
+            self.steps = tf.Variable(
+                tf.zeros((), tf.int64),
+                trainable=False,
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                name="captured_steps",
+            )
+
+    def prepare(self, variables):
+        """Creates the capture variables now (outside any traced function)."""
+        for variable in variables:
+            self._slot(variable)
+
+    def steps_taken(self):
+        """Number of `apply` calls seen so far (a host read)."""
+        return int(self.steps.read_value())
+
+    def gradient(self, variable):
+        """The last gradient of `variable`, or None if it never had one."""
+        slot = self._slots.get(id(variable))
+        if slot is None or not slot.has_gradient:
+            return None
+        return tf.convert_to_tensor(slot.gradient)
+
+    def update_sq_norm(self, variable):
+        """||Δvariable||² of the last step, or None if not tracked."""
+        slot = self._slots.get(id(variable))
+        if not self.track_updates or slot is None or not slot.has_gradient:
+            return None
+        return tf.convert_to_tensor(slot.update_sq_norm)
+
+    def gradients(self):
+        """All captured gradients (for the global norm)."""
+        return [
+            tf.convert_to_tensor(slot.gradient)
+            for slot in self._slots.values()
+            if slot.has_gradient
+        ]
+
+    def _slot(self, variable):
+        slot = self._slots.get(id(variable))
+        if slot is None:
+            replica = tf.distribute.get_replica_context()
+            if (
+                replica is not None
+                and replica.num_replicas_in_sync > 1
+                and tf.distribute.has_strategy()
+            ):
+                # Variables cannot be made from inside a replica function.
+                self.uncaptured.append(getattr(variable, "path", "?"))
+                return None
+            slot = _Slot(variable, self.strategy)
+            self._slots[id(variable)] = slot
+        return slot
+
+    def around_apply(self, apply_fn, optimizer, grads, variables):
+        slots = [self._slot(v) for v in variables]
+        before = None
+        if self.track_updates:
+            before = [
+                tf.identity(_value(v)) if s is not None and g is not None
+                else None
+                for g, v, s in zip(grads, variables, slots)
+            ]
+        result = apply_fn(grads)
+        scale = getattr(optimizer, "loss_scale_factor", None)
+        for index, (grad, variable, slot) in enumerate(
+            zip(grads, variables, slots)
+        ):
+            if grad is None or slot is None:
+                continue
+            slot.has_gradient = True
+            grad = tf.convert_to_tensor(grad)  # Densifies IndexedSlices.
+            if scale is not None:
+                grad = grad / scale
+            slot.gradient.assign(tf.cast(grad, slot.gradient.dtype))
+            if before is not None:
+                delta = tf.cast(_value(variable), before[index].dtype)
+                delta = delta - before[index]
+                slot.update_sq_norm.assign(
+                    tf.cast(tf.reduce_sum(tf.square(delta)), _dtype(variable))
+                )
+        self.steps.assign_add(1)
+        return result
+
+
+def _value(variable):
+    """The backing `tf.Variable` of a Keras variable (or the variable)."""
+    if isinstance(variable, keras.Variable):
+        return variable.value
+    return variable
+
+
+def _dtype(variable):
+    return tf.as_dtype(getattr(variable, "dtype", tf.float32))

@@ -1,0 +1,505 @@
+"""Tests for `callbacks.histogram_logger.HistogramLogger`."""
+
+import copy
+import glob
+import os
+import warnings
+
+import tensorflow as tf
+
+# Two logical CPUs for the MirroredStrategy test; this must run before
+# TensorFlow initialises its devices.
+try:
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration()] * 2,
+    )
+    _TWO_CPUS = None
+except RuntimeError as error:
+    _TWO_CPUS = f"devices were initialised before this module: {error}"
+
+import keras  # noqa: E402
+import keras_tuner  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from tensorboard.plugins.histogram import summary_v2  # noqa: E402
+
+from callbacks.histogram_logger import HistogramLogger  # noqa: E402
+
+CNN_VARIABLES = ["conv/kernel", "conv/bias", "logits/kernel", "logits/bias"]
+CNN_TAGS = (
+    {f"weights/{name}" for name in CNN_VARIABLES}
+    | {f"gradients/{name}" for name in CNN_VARIABLES}
+    | {"gradient_norm", "update_ratio/conv", "update_ratio/logits"}
+    | {"activations/conv", "activations/flat", "activations/logits"}
+)
+
+
+def _events(run_dir):
+    """(file, tag, step, value) for every summary under `<run_dir>/train`."""
+    rows = []
+    pattern = os.path.join(run_dir, "train", "events.out.tfevents.*")
+    for path in sorted(glob.glob(pattern)):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                rows.append(
+                    (path, value.tag, event.step, tf.make_ndarray(value.tensor))
+                )
+    return rows
+
+
+def _steps(rows):
+    steps = {}
+    for _, tag, step, _ in rows:
+        steps.setdefault(tag, []).append(step)
+    return {tag: sorted(s) for tag, s in steps.items()}
+
+
+def _last(rows, tag):
+    return [value for _, t, _, value in rows if t == tag][-1]
+
+
+def _data(n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 8, 8, 1), dtype=np.float32)
+    y = rng.integers(0, 3, size=(n,))
+    return x, y
+
+
+def _cnn(lr=0.1, compile_model=True, jit_compile=False):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(2, 3, name="conv"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(3, name="logits"),
+        ],
+        name="cnn",
+    )
+    if compile_model:
+        model.compile(
+            optimizer=keras.optimizers.SGD(lr),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit_compile,
+        )
+    return model
+
+
+def _loss(model, x, y):
+    logits = model(x, training=True)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        y, logits
+    )
+
+
+def _tape_gradients(model, x, y):
+    with tf.GradientTape() as tape:
+        loss = _loss(model, x, y)
+    grads = tape.gradient(loss, model.trainable_variables)
+    return {v.path: g.numpy() for v, g in zip(model.trainable_variables, grads)}
+
+
+def _assert_histogram_of(histogram, values):
+    """The logged `[k, 3]` histogram is the one TensorBoard makes of values."""
+    expected = summary_v2._buckets(tf.constant(values, tf.float64)).numpy()
+    assert histogram.shape == (30, 3)
+    spread = float(values.max() - values.min()) or 1.0
+    np.testing.assert_allclose(
+        histogram[:, :2], expected[:, :2], rtol=1e-5, atol=1e-5 * spread
+    )
+    np.testing.assert_array_equal(histogram[:, 2], expected[:, 2])
+    assert histogram[:, 2].sum() == values.size
+    np.testing.assert_allclose(
+        [histogram[0, 0], histogram[-1, 1]],
+        [values.min(), values.max()],
+        rtol=1e-5,
+        atol=1e-5 * spread,
+    )
+
+
+def _own_warnings(record):
+    messages = [str(w.message) for w in record]
+    return [m for m in messages if m.startswith("HistogramLogger")]
+
+
+def _assert_warned_once(record, text):
+    messages = _own_warnings(record)
+    assert len(messages) == 1, messages
+    assert text in messages[0]
+
+
+def _tape_step(model, update):
+    """A training step that computes gradients and calls `update(grads)`."""
+
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            loss = _loss(model, xb, yb)
+        update(tape.gradient(loss, model.trainable_variables))
+        return loss
+
+    return step
+
+
+def _train_with_callback_list(model, callback, step_fn, x, y, epochs=2):
+    """A hand-written loop driven by `keras.callbacks.CallbackList`."""
+    callbacks = keras.callbacks.CallbackList([callback], model=model)
+    callbacks.on_train_begin()
+    for epoch in range(epochs):
+        callbacks.on_epoch_begin(epoch)
+        for batch in range(2):
+            rows = slice(batch * 8, (batch + 1) * 8)
+            xb, yb = x[rows], y[rows]
+            callbacks.on_train_batch_begin(batch)
+            loss = step_fn(xb, yb)
+            callbacks.on_train_batch_end(batch, {"loss": loss})
+        callbacks.on_epoch_end(epoch, {"loss": float(loss)})
+    callbacks.on_train_end()
+
+
+def test_sequential_tags_and_exact_gradients(tmp_path):
+    x, y = _data()
+    model = _cnn(lr=0.1, jit_compile="auto")  # XLA where available.
+    initial = model.get_weights()
+    callback = HistogramLogger(tmp_path, sample=x, sample_size=4)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.fit(
+            x, y, batch_size=16, epochs=1, verbose=0, callbacks=[callback]
+        )
+    assert _own_warnings(record) == []
+    rows = _events(tmp_path)
+    assert _steps(rows) == {tag: [0] for tag in CNN_TAGS}
+
+    # One step on the whole batch: the logged gradients are those of the
+    # loss at the initial weights, and the update is -lr * gradient.
+    final = {v.path: v.numpy() for v in model.trainable_variables}
+    model.set_weights(initial)
+    expected = _tape_gradients(model, x, y)
+    for name in CNN_VARIABLES:
+        path = f"cnn/{name}"
+        _assert_histogram_of(_last(rows, f"gradients/{name}"), expected[path])
+        _assert_histogram_of(_last(rows, f"weights/{name}"), final[path])
+    norm = np.sqrt(sum(np.sum(g**2) for g in expected.values()))
+    np.testing.assert_allclose(_last(rows, "gradient_norm"), norm, rtol=1e-5)
+    for layer in ("conv", "logits"):
+        paths = [f"cnn/{layer}/kernel", f"cnn/{layer}/bias"]
+        update = np.sqrt(sum(np.sum((0.1 * expected[p]) ** 2) for p in paths))
+        weight = np.sqrt(sum(np.sum(final[p] ** 2) for p in paths))
+        np.testing.assert_allclose(
+            _last(rows, f"update_ratio/{layer}"), update / weight, rtol=1e-4
+        )
+    activation = _last(rows, "activations/conv")
+    assert activation[:, 2].sum() == 4 * 6 * 6 * 2  # sample_size rows
+    assert "apply" not in model.optimizer.__dict__
+
+
+def test_functional_tags_layer_selection_and_freq(tmp_path):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,), name="features")
+    hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inputs)
+    normed = keras.layers.BatchNormalization(name="norm")(hidden)
+    outputs = keras.layers.Dense(2, name="out")(normed)
+    model = keras.Model(inputs, outputs, name="functional")
+    model.compile(optimizer="adam", loss="mse", jit_compile=False)
+    x = np.random.default_rng(0).random((8, 6), dtype=np.float32)
+    y = np.zeros((8, 2), np.float32)
+
+    everything = HistogramLogger(tmp_path / "all", sample=x)
+    selected = HistogramLogger(
+        tmp_path / "selected", freq=2, layers="norm", sample=x,
+        weights=False, update_ratios=False,
+    )
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[everything, selected])
+
+    norm_weights = ["gamma", "beta", "moving_mean", "moving_variance"]
+    trainable = ["hidden/kernel", "hidden/bias", "norm/gamma", "norm/beta",
+                 "out/kernel", "out/bias"]
+    expected = (
+        {f"weights/hidden/{v}" for v in ("kernel", "bias")}
+        | {f"weights/norm/{v}" for v in norm_weights}
+        | {f"weights/out/{v}" for v in ("kernel", "bias")}
+        | {f"gradients/{v}" for v in trainable}
+        | {"gradient_norm", "update_ratio/hidden", "update_ratio/norm"}
+        | {"update_ratio/out"}
+        | {"activations/hidden", "activations/norm", "activations/out"}
+    )
+    assert _steps(_events(tmp_path / "all")) == {t: [0, 1, 2] for t in expected}
+    expected = {"gradients/norm/gamma", "gradients/norm/beta",
+                "gradient_norm", "activations/norm"}
+    rows = _events(tmp_path / "selected")
+    assert _steps(rows) == {t: [0, 2] for t in expected}
+    # The global norm covers every variable, not just the selected layer.
+    np.testing.assert_allclose(
+        _last(rows, "gradient_norm"),
+        _last(_events(tmp_path / "all"), "gradient_norm"),
+    )
+
+
+class _Subclassed(keras.Model):
+    """A subclassed model with its own weight and a custom train_step."""
+
+    def __init__(self):
+        super().__init__(name="subclassed")
+        self.hidden = keras.layers.Dense(4, activation="tanh", name="hidden")
+        self.head = keras.layers.Dense(1, name="head")
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+    def call(self, x):
+        return self.head(self.hidden(x)) * self.scale
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self(x, training=True) - y))
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return {"loss": loss}
+
+
+def test_subclassed_custom_train_step_tags(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = _Subclassed()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    x = np.random.default_rng(0).random((8, 3), dtype=np.float32)
+    y = np.ones((8, 1), np.float32)
+    callback = HistogramLogger(tmp_path, sample=x)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[callback])
+    variables = ["hidden/kernel", "hidden/bias", "head/kernel", "head/bias",
+                 "subclassed/scale"]
+    expected = (
+        {f"weights/{v}" for v in variables}
+        | {f"gradients/{v}" for v in variables}
+        | {"gradient_norm", "update_ratio/hidden", "update_ratio/head"}
+        | {"update_ratio/subclassed", "activations/hidden", "activations/head"}
+    )
+    rows = _events(tmp_path)
+    assert _steps(rows) == {tag: [0, 1] for tag in expected}
+    assert _last(rows, "gradient_norm") > 0
+
+
+def test_two_fits_in_a_row_and_a_fit_traced_before(tmp_path):
+    x, y = _data()
+    model = _cnn()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # Traced without hook.
+    callback = HistogramLogger(tmp_path, sample=x, activations=False)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[callback])
+        assert "apply" not in model.optimizer.__dict__
+        model.fit(x, y, batch_size=8, initial_epoch=2, epochs=4, verbose=0,
+                  callbacks=[callback])
+    assert _own_warnings(record) == []
+    assert "apply" not in model.optimizer.__dict__
+    rows = _events(tmp_path)
+    tags = {t for t in CNN_TAGS if not t.startswith("activations/")}
+    assert _steps(rows) == {tag: [0, 1, 2, 3] for tag in tags}
+    assert len({path for path, *_ in rows}) == 2  # One event file per fit.
+
+
+def test_keras_tuner_search(tmp_path):
+    x, y = _data()
+
+    def build(hp):
+        model = _cnn(lr=hp.Choice("lr", [0.1, 0.01]))
+        return model
+
+    tuner = keras_tuner.RandomSearch(
+        build, objective="loss", max_trials=2, directory=tmp_path / "tuner",
+        project_name="search", overwrite=True, seed=0,
+    )
+    callback = HistogramLogger(tmp_path / "run", sample=x)
+    tuner.search(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    rows = _events(tmp_path / "run")
+    files = sorted({path for path, *_ in rows})
+    assert len(files) == 2
+    for path in files:
+        assert _steps([r for r in rows if r[0] == path]) == {
+            tag: [0] for tag in CNN_TAGS
+        }
+    assert callback.model is None  # Trials used deep copies.
+
+
+def test_callback_list_gradient_tape_loop(tmp_path):
+    x, y = _data()
+    model = _cnn(compile_model=False)
+    model.optimizer = keras.optimizers.SGD(0.0)
+    callback = HistogramLogger(tmp_path, activations=False)
+
+    def update(grads):
+        model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+    train_step = tf.function(_tape_step(model, update))
+
+    _train_with_callback_list(model, callback, train_step, x, y)
+    rows = _events(tmp_path)
+    tags = {t for t in CNN_TAGS if not t.startswith("activations/")}
+    assert _steps(rows) == {tag: [0, 1] for tag in tags}
+    expected = _tape_gradients(model, x[8:], y[8:])  # The last batch.
+    _assert_histogram_of(
+        _last(rows, "gradients/logits/kernel"), expected["cnn/logits/kernel"]
+    )
+    assert "apply" not in model.optimizer.__dict__
+
+
+def test_loop_traced_before_the_callback_warns_once(tmp_path):
+    x, y = _data()
+    model = _cnn(compile_model=False)
+    model.optimizer = keras.optimizers.SGD(0.1)
+
+    train_step = tf.function(
+        _tape_step(
+            model, lambda g: model.optimizer.apply(g, model.trainable_variables)
+        )
+    )
+
+    train_step(x[:8], y[:8])  # Traced before the hook exists.
+    callback = HistogramLogger(tmp_path, activations=False)
+    with pytest.warns(UserWarning) as record:
+        _train_with_callback_list(model, callback, train_step, x, y)
+    _assert_warned_once(record, "traced before the callback was attached")
+    tags = {f"weights/{name}" for name in CNN_VARIABLES}
+    assert _steps(_events(tmp_path)) == {tag: [0, 1] for tag in tags}
+
+
+def test_model_without_optimizer_warns_once(tmp_path):
+    x, y = _data()
+    model = _cnn(compile_model=False)
+
+    def update(grads):  # Plain SGD without an optimizer object.
+        for variable, grad in zip(model.trainable_variables, grads):
+            variable.assign_sub(0.1 * grad)
+
+    train_step = _tape_step(model, update)
+
+    callback = HistogramLogger(tmp_path, activations=False)
+    with pytest.warns(UserWarning) as record:
+        _train_with_callback_list(model, callback, train_step, x, y, epochs=1)
+        _train_with_callback_list(model, callback, train_step, x, y, epochs=1)
+    _assert_warned_once(record, "model.compile(optimizer=...)")
+    tags = {f"weights/{name}" for name in CNN_VARIABLES}
+    assert _steps(_events(tmp_path)) == {tag: [0, 0] for tag in tags}
+
+
+def test_model_without_weights_and_missing_sample_warn_once(tmp_path):
+    x = np.random.default_rng(0).random((8, 4), dtype=np.float32)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Activation("relu", name="relu")]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.warns(UserWarning) as record:
+        model.fit(x, x, epochs=2, verbose=0,
+                  callbacks=[HistogramLogger(tmp_path / "a", sample=x)])
+    _assert_warned_once(record, "have no weights")
+    assert _steps(_events(tmp_path / "a")) == {"activations/relu": [0, 1]}
+
+    x, y = _data()
+    model = _cnn()
+    callback = HistogramLogger(tmp_path / "b", weights=False, gradients=False,
+                               update_ratios=False)
+    with pytest.warns(UserWarning) as record:
+        for _ in range(2):
+            model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    _assert_warned_once(record, "need `sample=`")
+
+
+def test_two_callbacks_share_one_optimizer_and_batch_freq(tmp_path):
+    x, y = _data()
+    model = _cnn()
+    first = HistogramLogger(tmp_path / "first", activations=False)
+    second = HistogramLogger(tmp_path / "second", batch_freq=2, sample=x[:2])
+    model.fit(
+        x, y, batch_size=4, epochs=2, verbose=0, callbacks=[first, second]
+    )
+    assert "apply" not in model.optimizer.__dict__
+    first_rows = _events(tmp_path / "first")
+    second_rows = _events(tmp_path / "second")
+    np.testing.assert_array_equal(
+        _last(first_rows, "gradients/conv/kernel"),
+        _last(second_rows, "gradients/conv/kernel"),
+    )
+    steps = _steps(second_rows)
+    epoch_tags = CNN_TAGS
+    batch_tags = {f"batch_{tag}" for tag in CNN_TAGS}
+    assert steps == {
+        **{tag: [0, 1] for tag in epoch_tags},
+        **{tag: [2, 4, 6, 8] for tag in batch_tags},
+    }
+
+
+@pytest.mark.skipif(_TWO_CPUS is not None, reason=str(_TWO_CPUS))
+def test_mirrored_strategy_sums_replica_gradients(tmp_path):
+    x, y = _data()
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model = _cnn(lr=0.0, jit_compile="auto")
+    callback = HistogramLogger(tmp_path, sample=x[:4])
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[callback])
+    rows = _events(tmp_path)
+    # Exactly one writer: every tag once per epoch.
+    assert _steps(rows) == {tag: [0, 1] for tag in CNN_TAGS}
+    # Each replica saw half the batch; the logged gradient is their sum,
+    # i.e. the gradient of the loss on the whole batch.
+    expected = _tape_gradients(model, x, y)
+    for name in CNN_VARIABLES:
+        _assert_histogram_of(
+            _last(rows, f"gradients/{name}"), expected[f"cnn/{name}"]
+        )
+    norm = np.sqrt(sum(np.sum(g**2) for g in expected.values()))
+    np.testing.assert_allclose(_last(rows, "gradient_norm"), norm, rtol=1e-5)
+
+
+def test_deepcopy_after_training_copies_configuration_only(tmp_path):
+    x, y = _data()
+    model = _cnn()
+    callback = HistogramLogger(tmp_path, batch_freq=2, sample=x)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    clone = copy.deepcopy(callback)
+    assert clone.model is None and clone._capture is None
+    assert clone._layers == [] and callback._layers
+    assert clone.batch_freq == 2 and clone.sample.shape == (16, 8, 8, 1)
+    assert clone.on_train_batch_end.__self__ is clone
+
+
+def test_unknown_layer_name_lists_available_layers(tmp_path):
+    x, y = _data()
+    model = _cnn()
+    callback = HistogramLogger(tmp_path, layers=["conv", "nope"])
+    with pytest.raises(ValueError, match=r"\['nope'\]. Available layers: "
+                       r"\['conv', 'flat', 'logits'\]"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    assert not os.path.exists(tmp_path / "train")
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"log_dir": None}, TypeError, r"`log_dir` must be a non-empty path"),
+        ({"freq": 0}, ValueError, r"`freq` must be a positive integer, "
+         r"received: 0"),
+        ({"batch_freq": 1.5}, ValueError, r"`batch_freq` must be a positive "
+         r"integer or None, received: 1.5"),
+        ({"weights": "yes"}, TypeError, r"`weights` must be True or False, "
+         r"received: 'yes'"),
+        ({"gradients": 1}, TypeError, r"`gradients` must be True or False"),
+        ({"update_ratios": None}, TypeError, r"`update_ratios` must be"),
+        ({"activations": "no"}, TypeError, r"`activations` must be True"),
+        ({"weights": False, "gradients": False, "update_ratios": False,
+          "activations": False}, ValueError, r"At least one of `weights`"),
+        ({"layers": [1]}, TypeError, r"`layers` must be None, a string or a "
+         r"non-empty sequence of strings, received: \[1\]"),
+        ({"sample_size": 0}, ValueError, r"`sample_size` must be a positive "
+         r"integer, received: 0"),
+        ({"sample": "pixels"}, TypeError, r"`sample` must be an array-like "
+         r"with a batch dimension.*received: 'pixels'"),
+        ({"sample": np.zeros((0, 3))}, ValueError, r"`sample` must hold at "
+         r"least one row.*received row counts: \[0\]"),
+        ({"sample": [np.zeros((2, 3)), np.zeros((3, 3))]}, ValueError,
+         r"received row counts: \[2, 3\]"),
+    ],
+)
+def test_argument_validation(tmp_path, kwargs, error, message):
+    kwargs = {"log_dir": tmp_path, **kwargs}
+    with pytest.raises(error, match=message):
+        HistogramLogger(**kwargs)
+    assert os.listdir(tmp_path) == []
