@@ -27,16 +27,21 @@ from callbacks.checkpoint import (
     CheckpointWriteError,
     ResumeState,
 )
+from callbacks.confusion_matrix_logger import ConfusionMatrixLogger
 from callbacks.embedding_projector import EmbeddingProjector
 from callbacks.histogram_logger import HistogramLogger
+from callbacks.history_plotter import HistoryPlotter, plot_history
 from callbacks.model_info_logger import ModelInfoLogger
 
 __all__ = [
     "Checkpoint",
     "CheckpointCorruptError",
     "CheckpointWriteError",
+    "ConfusionMatrixLogger",
     "EmbeddingProjector",
     "HistogramLogger",
+    "HistoryPlotter",
     "ModelInfoLogger",
     "ResumeState",
+    "plot_history",
 ]

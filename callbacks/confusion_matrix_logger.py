@@ -1,0 +1,329 @@
+"""Confusion matrix and per-class precision and recall in TensorBoard."""
+
+import copy
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from callbacks import _figures
+from callbacks._summary import RunWriters, is_chief
+from callbacks._validation import check_log_dir, check_names, check_positive_int
+
+__all__ = ["ConfusionMatrixLogger"]
+
+
+def class_labels(y):
+    """Integer class labels from sparse labels, shape (n,) or (n, 1), or
+    one-hot labels, shape (n, num_classes)."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return np.argmax(y, axis=1)
+    if y.ndim == 2:
+        y = y[:, 0]
+    if y.ndim != 1 or y.dtype.kind not in "iuf":
+        raise ValueError(
+            "`validation_data` labels must be sparse class ids, shape (n,) "
+            "or (n, 1), or one-hot, shape (n, num_classes); received shape "
+            f"{y.shape} of dtype {y.dtype}"
+        )
+    labels = y.astype(np.int64)
+    invalid = (labels != y) | (labels < 0)
+    if np.any(invalid):
+        raise ValueError(
+            "`validation_data` sparse labels must be non-negative integers, "
+            f"received values such as {y[invalid][:3]}"
+        )
+    return labels
+
+
+def confusion_matrix(labels, predictions, num_classes):
+    """Counts, rows indexed by true class, columns by predicted class (the
+    layout of `tf.math.confusion_matrix`)."""
+    flat = np.asarray(labels) * num_classes + np.asarray(predictions)
+    counts = np.bincount(flat, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def precision_recall(matrix):
+    """Per-class precision and recall of a confusion matrix.
+
+    A class never predicted has precision 0, a class absent from the labels
+    has recall 0 (rather than NaN, which would break the TensorBoard curves).
+    """
+    correct = np.diag(matrix).astype(np.float64)
+    predicted = matrix.sum(axis=0)
+    actual = matrix.sum(axis=1)
+    precision = np.divide(correct, predicted, out=np.zeros_like(correct),
+                          where=predicted > 0)
+    recall = np.divide(correct, actual, out=np.zeros_like(correct),
+                       where=actual > 0)
+    return precision, recall
+
+
+class ConfusionMatrixLogger(keras.callbacks.Callback):
+    """Logs the confusion matrix and per-class precision and recall.
+
+    Every `freq` epochs (where `epoch % freq == 0`, step = epoch) it runs one
+    prediction pass over `validation_data`, takes the arg-max of the outputs
+    (so logits and probabilities both work), and writes to
+    `<log_dir>/validation` the image `confusion_matrix` (rows: true class,
+    columns: predicted class, shaded by row fraction, non-zero counts
+    written in the cells) and the scalars `precision/<class>` and
+    `recall/<class>`. A class never predicted has precision 0; a class
+    absent from the data has recall 0.
+
+    The model needs one output per class (softmax or logits); a model with
+    another output shape gets one warning and nothing is logged. One
+    instance is one run: a second `fit()` continues the steps after the
+    last one written, so no step is written twice.
+
+    Args:
+        log_dir: The run directory (the one given to
+            `keras.callbacks.TensorBoard`).
+        validation_data: A tuple `(x, y)` of arrays (`y` sparse class ids or
+            one-hot), or a finite `tf.data.Dataset` of batches `(x, y)`.
+        freq: Log every `freq` epochs. Defaults to `1`.
+        class_names: One name per class, used in tags and on the axes. None
+            uses the class ids `0, 1, ...`. Defaults to `None`.
+        batch_size: Batch size of the prediction pass over arrays.
+            Defaults to `256`.
+        dpi: Resolution of the image. Defaults to `100`.
+
+    Raises:
+        TypeError: If `log_dir` is not a path, `validation_data` is neither
+            a tuple `(x, y)` nor a `tf.data.Dataset`, or `class_names` is not
+            a sequence of strings.
+        ValueError: If `freq`, `batch_size` or `dpi` is not a positive
+            integer, the data is empty, infinite or has bad labels, or
+            `class_names` is not unique or does not match the number of
+            classes (checked at `on_train_begin` when only the model knows).
+
+    Example:
+
+    >>> import os, tempfile, numpy as np, keras
+    >>> log_dir = tempfile.mkdtemp()
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+    ...     from_logits=True))
+    >>> x, y = np.random.rand(32, 4), np.random.randint(0, 3, 32)
+    >>> logger = ConfusionMatrixLogger(log_dir, (x, y),
+    ...                                class_names=["a", "b", "c"])
+    >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[logger])
+    >>> os.listdir(log_dir)
+    ['validation']
+    """
+
+    # Read-only data shared by the copies KerasTuner makes for each trial
+    # (a tf.data.Dataset cannot be deep-copied).
+    _SHARED = ("_x", "_labels", "_dataset")
+    # State tied to a model that cannot be copied; rebuilt when needed.
+    _PER_FIT = ("_forward", "_forward_model")
+
+    def __init__(self, log_dir, validation_data, freq=1, class_names=None,
+                 batch_size=256, dpi=100):
+        super().__init__()
+        self.log_dir = check_log_dir(log_dir)
+        self.freq = check_positive_int(freq, "freq")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.dpi = check_positive_int(dpi, "dpi")
+        self.class_names = check_names(class_names, "class_names")
+        if self.class_names and len(set(self.class_names)) != len(
+                self.class_names):
+            raise ValueError(
+                f"`class_names` must be unique, received: {class_names!r}"
+            )
+        self._x, self._labels, self._dataset = None, None, None
+        num_classes = self._set_validation_data(validation_data)
+        if num_classes is not None:
+            self._check_num_classes(num_classes, None, raise_error=True)
+        self._writers = RunWriters(self.log_dir)
+        self._worker = _figures.FigureWorker("ConfusionMatrixLogger")
+        self._figure = _figures.ReusedFigure()  # Used by the worker only.
+        self._next_step = 0
+        self._offset = None
+        self._forward = None
+        self._forward_model = None
+        self._disabled = False
+
+    def __deepcopy__(self, memo):
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            if key in self._PER_FIT:
+                value = None
+            elif key not in self._SHARED:
+                value = copy.deepcopy(value, memo)
+            clone.__dict__[key] = value
+        return clone
+
+    def _set_validation_data(self, data):
+        """Stores the data; returns the number of classes if one-hot."""
+        if isinstance(data, tf.data.Dataset):
+            if data.cardinality() in (0, tf.data.INFINITE_CARDINALITY):
+                raise ValueError(
+                    "`validation_data` must be a finite, non-empty dataset, "
+                    f"received one of cardinality {int(data.cardinality())} "
+                    "(-1: infinite; use `dataset.take(steps)`)"
+                )
+            spec = data.element_spec
+            if not isinstance(spec, tuple) or len(spec) < 2:
+                raise TypeError(
+                    "`validation_data` must be a dataset of `(x, y)` "
+                    f"batches, received elements of spec {spec}"
+                )
+            self._dataset = data
+            return None
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise TypeError(
+                "`validation_data` must be a tuple `(x, y)` of arrays or a "
+                f"tf.data.Dataset of `(x, y)`, received: {type(data)}"
+            )
+        try:
+            x, y = tf.nest.map_structure(np.asarray, data[0]), np.asarray(
+                data[1])
+            samples, num_labels = len(tf.nest.flatten(x)[0]), len(y)
+        except (TypeError, IndexError, ValueError):
+            raise TypeError(
+                "`validation_data` must be a tuple `(x, y)` of arrays, "
+                f"received elements of types {type(data[0])} and "
+                f"{type(data[1])}"
+            ) from None
+        if samples == 0 or samples != num_labels:
+            raise ValueError(
+                "`validation_data` must hold the same non-zero number of "
+                f"inputs and labels, received {samples} inputs and "
+                f"{num_labels} labels"
+            )
+        self._x, self._labels = x, class_labels(y)
+        return y.shape[1] if y.ndim == 2 and y.shape[1] > 1 else None
+
+    def _check_num_classes(self, num_classes, labels, raise_error=False):
+        """Whether `class_names` and `labels` fit `num_classes`; raises, or
+        warns once and disables logging, when not."""
+        message = None
+        if self.class_names and len(self.class_names) != num_classes:
+            message = (
+                f"`class_names` must have one name per class ({num_classes}),"
+                f" received {len(self.class_names)}: {list(self.class_names)}"
+            )
+        elif labels is not None and labels.max() >= num_classes:
+            message = (
+                f"`validation_data` has labels up to {labels.max()} but the "
+                f"model has only {num_classes} outputs"
+            )
+        if message and raise_error:
+            raise ValueError(message)
+        if message:
+            self._disable(message)
+        return message is None
+
+    def _disable(self, message):
+        self._disabled = True
+        warnings.warn(f"ConfusionMatrixLogger: {message}; nothing is logged.",
+                      stacklevel=3)
+
+    def on_train_begin(self, logs=None):
+        self._offset = None
+        self._disabled = False
+        model = self.model
+        if self._forward is None or self._forward_model is not model:
+            # Traced once per model. Not `predict()`, which builds a data
+            # pipeline per call, nor `predict_on_batch()`, which repeats the
+            # batch per replica under MirroredStrategy. No collective op:
+            # only the chief needs to run it.
+            self._forward = tf.function(lambda x: model(x, training=False),
+                                        input_signature=[self._input_spec()])
+            self._forward_model = model
+        try:
+            num_classes = model.outputs[0].shape[-1]
+        except (AttributeError, IndexError, TypeError, ValueError):
+            num_classes = None  # Subclassed or unbuilt: check at the epoch.
+        if num_classes:
+            self._check_num_classes(num_classes, self._labels,
+                                    raise_error=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._offset is None:
+            self._offset = max(0, self._next_step - epoch)
+        step = epoch + self._offset
+        self._next_step = step + 1
+        if step % self.freq or self._disabled or not is_chief():
+            return
+        matrix = self._confusion_matrix()
+        if matrix is not None:
+            # Drawing and writing overlap with the next epoch.
+            self._worker.submit(self._write, matrix, step)
+
+    def on_train_end(self, logs=None):
+        try:
+            self._worker.close()
+        finally:
+            self._writers.close()
+
+    def _input_spec(self):
+        source = (self._x if self._dataset is None
+                  else self._dataset.element_spec[0])
+        return tf.nest.map_structure(
+            lambda part: tf.TensorSpec((None, *part.shape[1:]), part.dtype),
+            source)
+
+    def _batches(self):
+        """Yields `(x, labels)` batches of the validation data."""
+        if self._dataset is not None:
+            for batch in self._dataset:
+                yield batch[0], class_labels(batch[1])
+            return
+        for start in range(0, len(self._labels), self.batch_size):
+            end = start + self.batch_size
+            x = tf.nest.map_structure(lambda part: part[start:end], self._x)
+            yield x, self._labels[start:end]
+
+    def _confusion_matrix(self):
+        """The matrix of this epoch, or None (with one warning) if the
+        model or the data does not fit."""
+        labels, predictions = [], []
+        try:
+            for x, batch_labels in self._batches():
+                outputs = self._forward(x)
+                if not tf.is_tensor(outputs) or outputs.shape.rank != 2 or (
+                        outputs.shape[1] < 2):
+                    shape = getattr(outputs, "shape", type(outputs).__name__)
+                    self._disable(
+                        "the model must output one score per class, shape "
+                        f"(batch, num_classes >= 2); it outputs {shape}"
+                    )
+                    return None
+                labels.append(batch_labels)
+                predictions.append(tf.argmax(outputs, axis=1).numpy())
+        except (ValueError, TypeError, tf.errors.OpError) as error:
+            # Bad labels in a dataset batch, inputs the model refuses.
+            self._disable(f"{type(error).__name__}: {error}")
+            return None
+        if not labels:
+            self._disable("`validation_data` yielded no batch")
+            return None
+        num_classes = outputs.shape[1]
+        labels = np.concatenate(labels)
+        if not self._check_num_classes(num_classes, labels):
+            return None
+        return confusion_matrix(labels, np.concatenate(predictions),
+                                num_classes)
+
+    def _write(self, matrix, step):
+        """Runs on the worker thread."""
+        names = self.class_names or [str(k) for k in range(len(matrix))]
+        precision, recall = precision_recall(matrix)
+        image = self._figure.image(
+            tuple(names),
+            lambda: _figures.confusion_matrix_axes(names, dpi=self.dpi),
+            lambda figure: _figures.fill_confusion_matrix(figure, matrix),
+        )
+        with self._writers.writer("validation").as_default():
+            tf.summary.image("confusion_matrix", image, step=step)
+            for name, class_precision, class_recall in zip(names, precision,
+                                                           recall):
+                tf.summary.scalar(f"precision/{name}", class_precision,
+                                  step=step)
+                tf.summary.scalar(f"recall/{name}", class_recall, step=step)

@@ -1,0 +1,317 @@
+"""Training curves as a matplotlib figure, in TensorBoard and as files."""
+
+import collections.abc
+import numbers
+import os
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from callbacks import _figures
+from callbacks._summary import RunWriters, is_chief
+from callbacks._validation import (
+    check_choice,
+    check_log_dir,
+    check_names,
+    check_positive_int,
+)
+
+__all__ = ["HistoryPlotter", "plot_history"]
+
+_LOG_SCALES = ("auto", True, False)
+_FORMATS = ("png", "svg", "pdf")
+_VALIDATION_PREFIX = "val_"
+
+
+def plot_history(history, metrics=None, epochs=None, log_scale="auto",
+                 title=None, dpi=100):
+    """Draws training curves: one axes per metric, with its `val_` twin.
+
+    A pure function: it returns a new `matplotlib.figure.Figure` (made
+    without `pyplot`, so nothing is shown and no global state changes). The
+    loss comes first, then the other metrics in the order of `history`.
+    Missing values (NaN) are skipped, so a validation curve logged every few
+    epochs is still drawn as a line.
+
+    Args:
+        history: A `keras.callbacks.History` (as returned by `fit`) or a
+            dict mapping log names to per-epoch values, e.g.
+            `{"loss": [...], "val_loss": [...]}`. A series shorter than the
+            others is aligned on the first epoch.
+        metrics: Names of the metrics to draw (without the `val_` prefix),
+            e.g. `["loss"]`. None draws every metric. Defaults to `None`.
+        epochs: Epoch number of each entry (the x coordinates). None uses
+            `History.epoch` or `0, 1, 2, ...`. Defaults to `None`.
+        log_scale: `"auto"` uses a log y-scale for a loss whose values are
+            positive and span more than a decade, `True` for every positive
+            loss, `False` never. Defaults to `"auto"`.
+        title: Optional figure title. Defaults to `None`.
+        dpi: Resolution of the figure when rendered. Defaults to `100`.
+
+    Returns:
+        A `matplotlib.figure.Figure`.
+
+    Raises:
+        TypeError: If `history` is not a dict or `History`, or holds values
+            that are not numbers.
+        ValueError: If `history` is empty, `metrics` names a metric that is
+            not in it, or `epochs` is shorter than the longest series.
+
+    Example:
+
+    >>> figure = plot_history({"loss": [1.0, 0.5, 0.05],
+    ...                        "val_loss": [1.2, 0.7, 0.09]})
+    >>> figure.axes[0].get_yscale()
+    'log'
+    >>> figure.savefig("curves.png")  # doctest: +SKIP
+    """
+    check_choice(log_scale, "log_scale", _LOG_SCALES)
+    check_positive_int(dpi, "dpi")
+    series, epochs = history_series(history, metrics, epochs)
+    return _figures.history_figure(series, epochs, log_scale, title, dpi)
+
+
+def history_series(history, metrics=None, epochs=None):
+    """Checks the arguments of `plot_history`; returns `(series, epochs)`.
+
+    `series` maps each selected metric name to its `(train, validation)`
+    float arrays (None when absent), padded with NaN to the length of
+    `epochs`.
+    """
+    if isinstance(history, keras.callbacks.History):
+        if epochs is None:
+            epochs = history.epoch
+        history = history.history
+    if not isinstance(history, collections.abc.Mapping):
+        raise TypeError(
+            "`history` must be a dict of per-epoch values or a "
+            f"keras.callbacks.History, received: {history!r}"
+        )
+    values = {key: _as_series(key, series) for key, series in history.items()}
+    length = max((len(series) for series in values.values()), default=0)
+    if length == 0:
+        raise ValueError(
+            f"`history` must hold at least one value, received: {history!r}"
+        )
+    epochs = np.arange(length) if epochs is None else np.asarray(epochs)
+    if epochs.ndim != 1 or len(epochs) < length:
+        raise ValueError(
+            f"`epochs` must be a 1-D sequence of at least {length} epoch "
+            f"numbers (the longest series), received: {epochs!r}"
+        )
+    available = metric_names(values)
+    selected = available if metrics is None else check_names(metrics, "metrics")
+    unknown = [name for name in selected if name not in available]
+    if unknown:
+        raise ValueError(
+            f"`metrics` names metrics not in `history`: {unknown}. "
+            f"Available: {available}"
+        )
+
+    def padded(key):
+        if key not in values:
+            return None
+        return np.pad(values[key], (0, length - len(values[key])),
+                      constant_values=np.nan)
+
+    series = {
+        name: (padded(name), padded(_VALIDATION_PREFIX + name))
+        for name in selected
+    }
+    return series, epochs[:length]
+
+
+def metric_names(history):
+    """Metric names of a history dict, without `val_`, the loss first."""
+    names = {}
+    for key in history:
+        if key.startswith(_VALIDATION_PREFIX):
+            key = key[len(_VALIDATION_PREFIX):]
+        if key:
+            names[key] = None
+    return sorted(names, key=lambda name: name != "loss")
+
+
+def _as_series(key, series):
+    try:
+        return np.asarray(series, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`history[{key!r}]` must be a sequence of numbers, "
+            f"received: {series!r}"
+        ) from None
+
+
+class HistoryPlotter(keras.callbacks.Callback):
+    """Plots the training curves to TensorBoard Images and to files.
+
+    Collects the logs of every `on_epoch_end` itself (so it also works in a
+    custom training loop driven by `keras.callbacks.CallbackList`), draws
+    them with `plot_history` and writes the figure as the image `history`
+    of `<log_dir>/train` every `freq` epochs (step = epoch, 0-based, where
+    `epoch % freq == 0`). At the end of training it saves the full figure as
+    `<log_dir>/plots/history.<format>` (written to a temporary file, then
+    renamed, so a reader never sees half a file).
+
+    One instance is one run: a second `fit()` continues the curves, since
+    the model keeps training. Its epochs are numbered after the last one
+    recorded (an `initial_epoch` already past it is kept as is), so no image
+    step is written twice, and the saved files are replaced by the figure of
+    the whole run. Use a new `log_dir` for a new model; in a Keras Tuner
+    search, every trial gets a deep copy, so give each trial its own
+    `log_dir` as KerasTuner does for `TensorBoard`.
+
+    Args:
+        log_dir: The run directory (the one given to
+            `keras.callbacks.TensorBoard`).
+        freq: Write the image every `freq` epochs. Defaults to `1`.
+        metrics: Names of the metrics to plot, without the `val_` prefix
+            (e.g. `["loss", "accuracy"]`). None plots every logged metric.
+            Names never logged are reported in one warning that lists the
+            available ones. Defaults to `None`.
+        log_scale: `"auto"`, `True` or `False`; see `plot_history`.
+            Defaults to `"auto"`.
+        formats: File formats saved at the end of training, among `"png"`,
+            `"svg"` and `"pdf"`; None saves no file. Defaults to
+            `("png", "svg")`.
+        dpi: Resolution of the image and of the PNG file. Defaults to `100`.
+
+    Attributes:
+        history: Dict of every logged value, `{name: [value per epoch]}`,
+            NaN where a name was not logged (like `History.history`).
+        epoch: The epoch numbers of those values (like `History.epoch`).
+
+    Raises:
+        TypeError: If `log_dir` is not a path or `metrics`/`formats` are not
+            strings.
+        ValueError: If `freq` or `dpi` is not a positive integer, or
+            `log_scale` or a format is not one of the allowed values.
+
+    Example:
+
+    >>> import os, tempfile, numpy as np, keras
+    >>> log_dir = tempfile.mkdtemp()
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> x, y = np.ones((8, 4)), np.ones((8, 1))
+    >>> _ = model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0,
+    ...               callbacks=[HistoryPlotter(log_dir)])
+    >>> sorted(os.listdir(os.path.join(log_dir, "plots")))
+    ['history.png', 'history.svg']
+    """
+
+    def __init__(self, log_dir, freq=1, metrics=None, log_scale="auto",
+                 formats=("png", "svg"), dpi=100):
+        super().__init__()
+        self.log_dir = check_log_dir(log_dir)
+        self.freq = check_positive_int(freq, "freq")
+        self.metrics = check_names(metrics, "metrics")
+        self.log_scale = check_choice(log_scale, "log_scale", _LOG_SCALES)
+        formats = check_names(formats, "formats") or ()
+        for file_format in formats:
+            check_choice(file_format, "formats", _FORMATS)
+        self.formats = formats
+        self.dpi = check_positive_int(dpi, "dpi")
+        self._writers = RunWriters(self.log_dir)
+        self._worker = _figures.FigureWorker("HistoryPlotter")
+        self._figure = _figures.ReusedFigure()  # Used by the worker only.
+        self.epoch = []
+        self.history = {}
+        self._next_step = 0
+        self._offset = None
+        self._warned_metrics = False
+
+    def on_train_begin(self, logs=None):
+        # The curves of earlier fits are kept on purpose (see the class
+        # docstring); only the epoch numbering of this fit is reset.
+        self._offset = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._offset is None:
+            self._offset = max(0, self._next_step - epoch)
+        step = epoch + self._offset
+        self._next_step = step + 1
+        self._record(step, logs or {})
+        metrics = self._metrics_to_plot()
+        if step % self.freq or not metrics or not is_chief():
+            return
+        # The worker draws from a snapshot while training goes on.
+        history = {key: list(series) for key, series in self.history.items()}
+        self._worker.submit(self._write_image, history, list(self.epoch),
+                            metrics, step)
+
+    def on_train_end(self, logs=None):
+        try:
+            self._worker.close()
+            metrics = self._metrics_to_plot()
+            if not (metrics and self.formats and is_chief()):
+                return
+            figure = plot_history(self.history, metrics, self.epoch,
+                                  self.log_scale, dpi=self.dpi)
+            for file_format in self.formats:
+                path = os.path.join(self.log_dir, "plots",
+                                    f"history.{file_format}")
+                try:
+                    _figures.save_figure(figure, path)
+                except OSError as error:
+                    warnings.warn(f"HistoryPlotter: could not save {path}: "
+                                  f"{error}", stacklevel=2)
+                    break
+        finally:
+            self._writers.close()
+
+    def _write_image(self, history, epochs, metrics, step):
+        """Runs on the worker thread."""
+        series, epochs = history_series(history, metrics, epochs)
+        layout = _figures.history_layout(series, self.log_scale)
+        image = self._figure.image(
+            layout,
+            lambda: _figures.history_axes(layout, dpi=self.dpi),
+            lambda figure: _figures.fill_history(figure, series, epochs),
+        )
+        with self._writers.writer("train").as_default():
+            tf.summary.image("history", image, step=step)
+
+    def _record(self, step, logs):
+        for key, value in logs.items():
+            number = _as_number(value)
+            if number is None:
+                continue
+            if key not in self.history:
+                self.history[key] = [np.nan] * len(self.epoch)
+            self.history[key].append(number)
+        self.epoch.append(step)
+        for series in self.history.values():
+            if len(series) < len(self.epoch):
+                series.append(np.nan)
+
+    def _metrics_to_plot(self):
+        """The metrics to draw; warns once about requested ones not logged."""
+        available = metric_names(self.history)
+        if self.metrics is None:
+            return available
+        metrics = [name for name in self.metrics if name in available]
+        if len(metrics) < len(self.metrics) and not self._warned_metrics:
+            self._warned_metrics = True
+            missing = [name for name in self.metrics if name not in available]
+            warnings.warn(
+                f"HistoryPlotter: `metrics` names metrics that were not "
+                f"logged: {missing}. Available: {available}",
+                stacklevel=3,
+            )
+        return metrics
+
+
+def _as_number(value):
+    """`value` as a float if it is a scalar number, else None."""
+    if isinstance(value, numbers.Number) and not isinstance(value, bool):
+        return float(value)
+    try:
+        array = np.asarray(value)
+    except Exception:  # Any object may sit in custom-loop logs.
+        return None
+    if array.shape != () or array.dtype.kind not in "fiu":
+        return None
+    return float(array)

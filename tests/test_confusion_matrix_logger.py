@@ -1,0 +1,304 @@
+import os
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from events import scalars
+from test_history_plotter import (
+    TWO_CPUS,
+    gradient_tape_loop,
+    images,
+    tiny_classifier,
+    tuner_search,
+)
+
+from callbacks import _figures
+from callbacks.confusion_matrix_logger import ConfusionMatrixLogger
+
+NAMES = ["low", "mid", "high"]
+TAGS = {"confusion_matrix"} | {
+    f"{kind}/{name}" for kind in ("precision", "recall") for name in NAMES
+}
+
+
+def expected_scores(model, x, y):
+    """{tag: value} computed here from the model's own predictions."""
+    predicted = np.argmax(model(x, training=False), axis=1)
+    matrix = tf.math.confusion_matrix(y, predicted, num_classes=3).numpy()
+    scores = {}
+    for k, name in enumerate(NAMES):
+        predicted_k, actual_k = matrix[:, k].sum(), matrix[k, :].sum()
+        scores[f"precision/{name}"] = matrix[k, k] / predicted_k if (
+            predicted_k) else 0.0
+        scores[f"recall/{name}"] = matrix[k, k] / actual_k if actual_k else 0.0
+    return scores
+
+
+class ScoreRecorder(keras.callbacks.Callback):
+    """Records `expected_scores` at every epoch end, after the logger."""
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y, self.scores = x, y, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.scores.append(expected_scores(self.model, self.x, self.y))
+
+
+def logged(run_dir):
+    """{tag: {step: value}} of the scalars of a run."""
+    return {tag: dict(values) for tag, values in scalars(run_dir).items()}
+
+
+def assert_scores(run_dir, steps, expected):
+    """The scalars at `steps` equal the `expected` {tag: value} dicts."""
+    written = logged(run_dir)
+    assert set(written) == TAGS - {"confusion_matrix"}
+    for tag, values in written.items():
+        assert sorted(values) == steps, tag
+        for step, scores in zip(steps, expected):
+            assert values[step] == pytest.approx(scores[tag], abs=1e-6), tag
+
+
+def image_shape(num_classes, names):
+    figure = _figures.confusion_matrix_figure(
+        np.zeros((num_classes, num_classes), int), names)
+    width, height = figure.get_size_inches() * figure.dpi
+    return (int(height), int(width), 4)
+
+
+def test_fit_logs_matrix_image_and_scores_every_freq_epochs(tmp_path):
+    log_dir = str(tmp_path)
+    model, x, y = tiny_classifier()  # Logits, sparse labels.
+    logger = ConfusionMatrixLogger(log_dir, (x, y), freq=2, class_names=NAMES,
+                                   batch_size=20)
+    assert not os.listdir(log_dir)  # Nothing written by the constructor.
+    recorder = ScoreRecorder(x, y)
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[logger, recorder])
+    run = os.path.join(log_dir, "validation")
+    assert os.listdir(log_dir) == ["validation"]
+    written = images(run)
+    assert set(written) == {"confusion_matrix"}
+    assert [step for step, _ in written["confusion_matrix"]] == [0, 2]
+    assert written["confusion_matrix"][0][1].shape == image_shape(3, NAMES)
+    assert set(scalars(run)) | set(written) == TAGS
+    assert_scores(run, [0, 2], recorder.scores[::2])
+
+
+def test_probabilities_one_hot_labels_and_a_dataset(tmp_path):
+    keras.utils.set_random_seed(1)
+    model, x, y = tiny_classifier(activation="softmax")
+    one_hot = keras.utils.to_categorical(y, 3)
+    model.compile("adam", "categorical_crossentropy")
+    dataset = tf.data.Dataset.from_tensor_slices((x, one_hot)).batch(10)
+    logger = ConfusionMatrixLogger(str(tmp_path), dataset, class_names=NAMES)
+    recorder = ScoreRecorder(x, y)
+    model.fit(x, one_hot, epochs=2, verbose=0, callbacks=[logger, recorder])
+    assert_scores(os.path.join(str(tmp_path), "validation"), [0, 1],
+                  recorder.scores)
+
+
+def test_class_never_predicted_has_precision_zero(tmp_path):
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(
+        3, kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant([1.0, 0.0, 0.0]))])
+    y = np.array([0, 0, 0, 1])  # Always predicts 0; class 2 never occurs.
+    logger = ConfusionMatrixLogger(str(tmp_path), (np.ones((4, 8)), y))
+    callbacks = keras.callbacks.CallbackList([logger], model=model)
+    callbacks.on_train_begin()
+    callbacks.on_epoch_end(0)
+    callbacks.on_train_end()
+    assert logged(os.path.join(str(tmp_path), "validation")) == {
+        "precision/0": {0: 0.75}, "precision/1": {0: 0.0},
+        "precision/2": {0: 0.0}, "recall/0": {0: 1.0}, "recall/1": {0: 0.0},
+        "recall/2": {0: 0.0},
+    }
+
+
+def test_gradient_tape_loop_with_callback_list(tmp_path):
+    model, x, y = tiny_classifier()
+    recorder = ScoreRecorder(x, y)
+    gradient_tape_loop(model, x, y, [
+        ConfusionMatrixLogger(str(tmp_path), (x, y), class_names=NAMES),
+        recorder,
+    ], epochs=2)
+    run = os.path.join(str(tmp_path), "validation")
+    assert [s for s, _ in images(run)["confusion_matrix"]] == [0, 1]
+    assert_scores(run, [0, 1], recorder.scores)
+
+
+def test_two_fits_continue_the_steps(tmp_path):
+    model, x, y = tiny_classifier()
+    logger = ConfusionMatrixLogger(str(tmp_path), (x, y), class_names=NAMES)
+    recorder = ScoreRecorder(x, y)
+    for _ in range(2):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[logger, recorder])
+    run = os.path.join(str(tmp_path), "validation")
+    assert [s for s, _ in images(run)["confusion_matrix"]] == [0, 1, 2, 3]
+    assert_scores(run, [0, 1, 2, 3], recorder.scores)
+
+
+def test_keras_tuner_search_with_a_dataset(tmp_path):
+    log_dir = str(tmp_path / "run")
+    _, x, y = tiny_classifier()
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    tuner_search(tmp_path / "tuner",
+                 ConfusionMatrixLogger(log_dir, dataset, class_names=NAMES))
+    run = os.path.join(log_dir, "validation")
+    assert [s for s, _ in images(run)["confusion_matrix"]] == [0, 1]
+    assert set(scalars(run)) == TAGS - {"confusion_matrix"}
+
+
+@pytest.mark.skipif(not TWO_CPUS, reason="two logical CPUs could not be "
+                    "configured: TensorFlow was initialized earlier")
+def test_mirrored_strategy_writes_each_step_once(tmp_path):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model, x, y = tiny_classifier()
+    logger = ConfusionMatrixLogger(str(tmp_path), (x[:21], y[:21]),
+                                   class_names=NAMES, batch_size=8)
+    recorder = ScoreRecorder(x[:21], y[:21])
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0,
+              callbacks=[logger, recorder])
+    run = os.path.join(str(tmp_path), "validation")
+    assert [s for s, _ in images(run)["confusion_matrix"]] == [0, 1]
+    assert_scores(run, [0, 1], recorder.scores)  # Each step once.
+
+
+def test_only_the_chief_writes(tmp_path, monkeypatch):
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]},'
+        ' "task": {"type": "worker", "index": 0}}',
+    )
+    model, x, y = tiny_classifier()
+    model.fit(x, y, epochs=1, verbose=0,
+              callbacks=[ConfusionMatrixLogger(str(tmp_path), (x, y))])
+    assert os.listdir(str(tmp_path)) == []
+
+
+def fit_expecting_one_warning(logger, model, x, y, match):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[logger])
+    mine = [str(w.message) for w in caught
+            if "ConfusionMatrixLogger" in str(w.message)]
+    assert len(mine) == 1, mine
+    assert match in mine[0]
+
+
+def test_one_output_unit_warns_once_and_logs_nothing(tmp_path):
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((8, 8)), np.zeros(8)
+    fit_expecting_one_warning(
+        ConfusionMatrixLogger(str(tmp_path), (x, y)), model, x, y,
+        "the model must output one score per class, shape (batch, "
+        "num_classes >= 2); it outputs (8, 1)")
+    assert os.listdir(str(tmp_path)) == []
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(3)
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+
+def test_mismatch_found_only_at_the_epoch_warns_once(tmp_path):
+    model = Subclassed()  # No static output shape before the first epoch.
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True))
+    x, y = np.ones((8, 8)), np.zeros(8)
+    fit_expecting_one_warning(
+        ConfusionMatrixLogger(str(tmp_path), (x, y), class_names=["a", "b"]),
+        model, x, y, "`class_names` must have one name per class (3), "
+        "received 2: ['a', 'b']; nothing is logged.")
+    model, x, y = tiny_classifier()
+    dataset = tf.data.Dataset.from_tensor_slices((x, y + 1)).batch(16)
+    fit_expecting_one_warning(
+        ConfusionMatrixLogger(str(tmp_path), dataset), model, x, y,
+        "`validation_data` has labels up to 3 but the model has only 3 "
+        "outputs")
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_a_write_failure_warns_once_and_training_goes_on(tmp_path):
+    (tmp_path / "validation").write_text("a file, not a directory")
+    model, x, y = tiny_classifier()
+    fit_expecting_one_warning(
+        ConfusionMatrixLogger(str(tmp_path), (x, y)), model, x, y,
+        "ConfusionMatrixLogger: could not draw or write a figure, training "
+        "goes on:")
+
+
+def test_mismatch_known_before_training_fails_fast(tmp_path):
+    model, x, y = tiny_classifier()
+    logger = ConfusionMatrixLogger(str(tmp_path), (x, y), class_names=["a"])
+    with pytest.raises(ValueError, match=r"`class_names` must have one name "
+                       r"per class \(3\), received 1: \['a'\]"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    logger = ConfusionMatrixLogger(str(tmp_path), (x, y + 3))
+    with pytest.raises(ValueError, match="`validation_data` has labels up to "
+                       "5 but the model has only 3 outputs"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    assert os.listdir(str(tmp_path)) == []
+
+
+X, Y = np.zeros((4, 8)), np.array([0, 1, 2, 1])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"log_dir": ""}, TypeError, "`log_dir` must be a non-empty path"),
+    ({"freq": 0}, ValueError,
+     "`freq` must be a positive integer, received: 0"),
+    ({"batch_size": 2.5}, ValueError,
+     "`batch_size` must be a positive integer, received: 2.5"),
+    ({"dpi": "high"}, ValueError, "`dpi` must be a positive integer"),
+    ({"class_names": ["a", "a"]}, ValueError,
+     r"`class_names` must be unique, received: \['a', 'a'\]"),
+    ({"class_names": [0, 1, 2]}, TypeError,
+     "`class_names` must be None, a string or a non-empty sequence"),
+    ({"validation_data": (X, keras.utils.to_categorical(Y, 3)),
+      "class_names": ["a", "b"]}, ValueError,
+     r"`class_names` must have one name per class \(3\), received 2"),
+    ({"validation_data": X}, TypeError,
+     r"`validation_data` must be a tuple `\(x, y\)` of arrays or a "
+     r"tf.data.Dataset of `\(x, y\)`, received: <class 'numpy.ndarray'>"),
+    ({"validation_data": (X, Y, Y)}, TypeError,
+     "`validation_data` must be a tuple"),
+    ({"validation_data": {"x": X, "y": Y}}, TypeError,
+     "`validation_data` must be a tuple"),
+    ({"validation_data": (5, Y)}, TypeError,
+     "`validation_data` must be a tuple `\\(x, y\\)` of arrays, received "
+     "elements of types <class 'int'>"),
+    ({"validation_data": (X, Y[:3])}, ValueError,
+     "same non-zero number of inputs and labels, received 4 inputs and 3"),
+    ({"validation_data": (X[:0], Y[:0])}, ValueError,
+     "received 0 inputs and 0 labels"),
+    ({"validation_data": (X, -Y)}, ValueError,
+     r"sparse labels must be non-negative integers, received values such "
+     r"as \[-1 -2 -1\]"),
+    ({"validation_data": (X, Y + 0.5)}, ValueError,
+     r"non-negative integers, received values such as \[0.5 1.5 2.5\]"),
+    ({"validation_data": (X, np.zeros((4, 2, 2)))}, ValueError,
+     r"labels must be sparse class ids, .* received shape \(4, 2, 2\)"),
+    ({"validation_data": (X, np.array(list("abcd")))}, ValueError,
+     "of dtype <U1"),
+    ({"validation_data": tf.data.Dataset.from_tensor_slices(
+        (X, Y)).repeat()}, ValueError,
+     r"finite, non-empty dataset, received one of cardinality -1"),
+    ({"validation_data": tf.data.Dataset.from_tensor_slices(
+        (X, Y)).take(0)}, ValueError, "received one of cardinality 0"),
+    ({"validation_data": tf.data.Dataset.from_tensor_slices(X)}, TypeError,
+     r"must be a dataset of `\(x, y\)` batches"),
+])
+def test_constructor_errors(tmp_path, kwargs, error, match):
+    kwargs = {"log_dir": str(tmp_path), "validation_data": (X, Y), **kwargs}
+    with pytest.raises(error, match=match):
+        ConfusionMatrixLogger(**kwargs)

@@ -1,0 +1,368 @@
+import os
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import keras_tuner
+import matplotlib.image
+import numpy as np
+import pytest
+import tensorflow as tf
+from events import load
+from matplotlib.figure import Figure
+
+from callbacks.history_plotter import HistoryPlotter, plot_history
+
+# Two logical CPUs for MirroredStrategy; only possible before TensorFlow
+# initializes its devices, so it may fail if another module ran first.
+try:
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration()] * 2,
+    )
+except RuntimeError:
+    pass
+TWO_CPUS = len(tf.config.list_logical_devices("CPU")) >= 2
+
+# Two metrics (loss, accuracy) side by side: 2 x 4 by 3 inches at 100 dpi.
+TWO_PANELS = (300, 800, 4)
+
+
+def images(run_dir):
+    """{tag: [(step, decoded image array), ...]} of the images of a run."""
+    accumulator = load(run_dir)
+    found = {}
+    for tag in accumulator.Tags()["tensors"]:
+        if accumulator.SummaryMetadata(tag).plugin_data.plugin_name != "images":
+            continue
+        found[tag] = [
+            (event.step, tf.io.decode_png(
+                tf.make_ndarray(event.tensor_proto)[2]).numpy())
+            for event in accumulator.Tensors(tag)
+        ]
+    return found
+
+
+def tiny_classifier(activation=None):
+    """A 3-class classifier on 8 features, and 48 seeded samples."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8,)),
+        keras.layers.Dense(3, activation=activation),
+    ])
+    model.compile(
+        keras.optimizers.Adam(0.05),
+        keras.losses.SparseCategoricalCrossentropy(
+            from_logits=activation is None),
+        metrics=["accuracy"],
+    )
+    x = np.random.RandomState(0).rand(48, 8).astype("float32")
+    y = (x[:, 0] * 3).astype("int64")
+    return model, x, y
+
+
+def gradient_tape_loop(model, x, y, callbacks, epochs=3, batch_size=16):
+    """Trains `model` by hand, driving `callbacks` like `fit` does."""
+    callback_list = keras.callbacks.CallbackList(callbacks, model=model)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    callback_list.on_train_begin()
+    for epoch in range(epochs):
+        callback_list.on_epoch_begin(epoch)
+        for batch, start in enumerate(range(0, len(x), batch_size)):
+            callback_list.on_train_batch_begin(batch)
+            with tf.GradientTape() as tape:
+                outputs = model(x[start:start + batch_size], training=True)
+                loss = loss_fn(y[start:start + batch_size], outputs)
+            gradients = tape.gradient(loss, model.trainable_variables)
+            model.optimizer.apply_gradients(
+                zip(gradients, model.trainable_variables))
+            callback_list.on_train_batch_end(batch, {"loss": loss})
+        val_loss = loss_fn(y, model(x, training=False))
+        callback_list.on_epoch_end(epoch, {"loss": loss, "val_loss": val_loss})
+    callback_list.on_train_end()
+
+
+def tuner_search(directory, callback, **fit_kwargs):
+    """A one-trial `keras_tuner.RandomSearch` of `tiny_classifier`."""
+    _, x, y = tiny_classifier()
+
+    def build(hp):
+        hp.Choice("units", [3])
+        return tiny_classifier()[0]
+
+    tuner = keras_tuner.RandomSearch(
+        build, objective="loss", max_trials=1, directory=str(directory),
+        project_name="search", overwrite=True)
+    tuner.search(x, y, epochs=2, verbose=0, callbacks=[callback],
+                 **fit_kwargs)
+
+
+def fit(callback, epochs=3, **kwargs):
+    model, x, y = tiny_classifier()
+    model.fit(x, y, validation_data=(x, y), epochs=epochs, batch_size=16,
+              verbose=0, callbacks=[callback], **kwargs)
+    return model
+
+
+def plot_files(log_dir):
+    return sorted(os.listdir(os.path.join(log_dir, "plots")))
+
+
+# plot_history: the pure drawing function.
+
+def test_plot_history_one_axes_per_metric_with_log_loss():
+    figure = plot_history({
+        "loss": [10.0, 1.0, 0.1],
+        "val_loss": [12.0, 2.0, 0.3],
+        "accuracy": [0.1, 0.5, 0.9],
+        "val_accuracy": [0.1, 0.4, 0.8],
+    })
+    assert isinstance(figure, Figure)
+    assert [axes.get_title() for axes in figure.axes] == ["loss", "accuracy"]
+    assert [axes.get_yscale() for axes in figure.axes] == ["log", "linear"]
+    for axes in figure.axes:
+        assert [line.get_label() for line in axes.get_lines()] == [
+            "train", "validation"]
+        np.testing.assert_array_equal(axes.get_lines()[0].get_xdata(),
+                                      [0, 1, 2])
+
+
+@pytest.mark.parametrize("loss, log_scale, expected", [
+    ([2.0, 1.0, 0.5], "auto", "linear"),  # Within a decade.
+    ([2.0, 1.0, 0.5], True, "log"),
+    ([10.0, 1.0, 0.1], False, "linear"),
+    ([10.0, 1.0, -0.1], True, "linear"),  # Not positive.
+    ([10.0, 0.0, 0.1], "auto", "linear"),
+])
+def test_plot_history_log_scale_rule(loss, log_scale, expected):
+    figure = plot_history({"loss": loss}, log_scale=log_scale)
+    assert figure.axes[0].get_yscale() == expected
+
+
+def test_plot_history_only_loss_like_metrics_get_log_scale():
+    figure = plot_history({"accuracy": [0.01, 0.5, 0.99],
+                           "mse_loss": [100.0, 1.0, 0.1]})
+    assert [(a.get_title(), a.get_yscale()) for a in figure.axes] == [
+        ("accuracy", "linear"), ("mse_loss", "log")]
+
+
+def test_plot_history_takes_a_keras_history_and_selects_metrics():
+    model, x, y = tiny_classifier()
+    history = model.fit(x, y, validation_data=(x, y), epochs=2,
+                        initial_epoch=0, verbose=0)
+    figure = plot_history(history, metrics=["accuracy"], title="run 1")
+    assert [axes.get_title() for axes in figure.axes] == ["accuracy"]
+    assert figure.get_suptitle() == "run 1"
+    lines = figure.axes[0].get_lines()
+    np.testing.assert_allclose(lines[1].get_ydata(),
+                               history.history["val_accuracy"])
+
+
+def test_plot_history_grid_and_missing_values():
+    figure = plot_history(
+        {"loss": [3.0, 2.0, 1.0, 0.5], "val_loss": [3.0, np.nan, 1.5],
+         "a": [1, 2, 3, 4], "b": [1, 2, 3, 4], "val_c": [1, 2, 3, 4]},
+        epochs=[5, 6, 7, 8],
+    )
+    assert [axes.get_title() for axes in figure.axes] == ["loss", "a", "b",
+                                                          "c"]
+    assert tuple(figure.get_size_inches()) == (12.0, 6.0)  # 3 columns, 2 rows
+    train, validation = figure.axes[0].get_lines()
+    np.testing.assert_array_equal(train.get_xdata(), [5, 6, 7, 8])
+    # The missing epoch and the end of the shorter series are skipped.
+    np.testing.assert_array_equal(validation.get_xdata(), [5, 7])
+    assert [l.get_label() for l in figure.axes[3].get_lines()] == [
+        "validation"]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"history": [1.0, 2.0]}, TypeError,
+     r"`history` must be a dict .* received: \[1.0, 2.0\]"),
+    ({"history": {}}, ValueError, "`history` must hold at least one value"),
+    ({"history": {"loss": []}}, ValueError, "at least one value"),
+    ({"history": {"loss": ["a"]}}, TypeError,
+     r"`history\['loss'\]` must be a sequence of numbers"),
+    ({"history": {"loss": [1.0], "val_acc": [1.0]}, "metrics": ["accuracy"]},
+     ValueError, r"not in `history`: \['accuracy'\]. "
+                 r"Available: \['loss', 'acc'\]"),
+    ({"history": {"loss": [1.0, 2.0]}, "epochs": [0]}, ValueError,
+     "`epochs` must be a 1-D sequence of at least 2 epoch numbers"),
+    ({"history": {"loss": [1.0]}, "log_scale": "yes"}, ValueError,
+     "`log_scale` must be one of 'auto', True, False, received: 'yes'"),
+    ({"history": {"loss": [1.0]}, "dpi": 0}, ValueError,
+     "`dpi` must be a positive integer, received: 0"),
+])
+def test_plot_history_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        plot_history(**kwargs)
+
+
+# HistoryPlotter: the callback.
+
+def test_fit_writes_images_every_freq_epochs_and_files(tmp_path):
+    log_dir = str(tmp_path)
+    plotter = HistoryPlotter(log_dir, freq=2)
+    assert not os.listdir(log_dir)  # Nothing written by the constructor.
+    fit(plotter, epochs=3, validation_freq=2)
+    assert sorted(os.listdir(log_dir)) == ["plots", "train"]
+    written = images(os.path.join(log_dir, "train"))
+    assert set(written) == {"history"}
+    assert [step for step, _ in written["history"]] == [0, 2]
+    assert all(image.shape == TWO_PANELS for _, image in written["history"])
+    assert len(load(os.path.join(log_dir, "train")).Tags()["tensors"]) == 1
+    assert plot_files(log_dir) == ["history.png", "history.svg"]
+    png = matplotlib.image.imread(os.path.join(log_dir, "plots",
+                                               "history.png"))
+    assert png.shape == TWO_PANELS
+    with open(os.path.join(log_dir, "plots", "history.svg")) as svg:
+        assert "<svg" in svg.read()
+    assert plotter.epoch == [0, 1, 2]
+    assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(
+        plotter.history)
+    # Validated at epoch 1 only: NaN elsewhere, skipped when drawn.
+    assert np.isnan(plotter.history["val_loss"]).tolist() == [True, False,
+                                                              True]
+
+
+def test_two_fits_continue_the_curves_without_duplicate_steps(tmp_path):
+    log_dir = str(tmp_path)
+    plotter = HistoryPlotter(log_dir, formats="png")
+    model, x, y = tiny_classifier()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[plotter])
+    first = os.stat(os.path.join(log_dir, "plots", "history.png"))
+    # The second fit starts at epoch 0 again: its epochs are renumbered.
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[plotter])
+    # A fit passing `initial_epoch` past the recorded ones keeps its numbers.
+    model.fit(x, y, initial_epoch=5, epochs=6, verbose=0,
+              callbacks=[plotter])
+    steps = [step for step, _ in images(os.path.join(log_dir,
+                                                     "train"))["history"]]
+    assert steps == [0, 1, 2, 3, 5]
+    assert plotter.epoch == [0, 1, 2, 3, 5]
+    assert len(plotter.history["loss"]) == 5
+    assert plot_files(log_dir) == ["history.png"]  # Replaced, no temp file.
+    assert os.stat(os.path.join(log_dir, "plots",
+                                "history.png")).st_mtime_ns >= first.st_mtime_ns
+
+
+def test_unknown_metrics_warn_once_listing_available(tmp_path):
+    plotter = HistoryPlotter(str(tmp_path), metrics=["loss", "f1"])
+    with pytest.warns(UserWarning) as caught:
+        fit(plotter, epochs=2)
+    messages = [str(w.message) for w in caught
+                if "HistoryPlotter" in str(w.message)]
+    assert messages == [
+        "HistoryPlotter: `metrics` names metrics that were not logged: "
+        "['f1']. Available: ['loss', 'accuracy']"
+    ]
+    written = images(os.path.join(str(tmp_path), "train"))["history"]
+    assert [step for step, _ in written] == [0, 1]
+    assert written[0][1].shape == (300, 400, 4)  # Only the loss panel.
+
+
+def test_no_known_metric_writes_nothing_and_does_not_crash(tmp_path):
+    plotter = HistoryPlotter(str(tmp_path), metrics="f1")
+    with pytest.warns(UserWarning, match=r"not logged: \['f1'\]"):
+        fit(plotter, epochs=2)
+    assert not os.path.exists(os.path.join(str(tmp_path), "plots"))
+    assert not os.path.exists(os.path.join(str(tmp_path), "train"))
+
+
+def test_a_file_that_cannot_be_saved_warns_once(tmp_path):
+    (tmp_path / "plots").write_text("a file, not a directory")
+    with pytest.warns(UserWarning, match="HistoryPlotter: could not save "
+                      ".*history.png") as caught:
+        fit(HistoryPlotter(str(tmp_path)), epochs=1)
+    assert len([w for w in caught if "HistoryPlotter" in str(w.message)]) == 1
+
+
+def test_gradient_tape_loop_with_callback_list(tmp_path):
+    log_dir = str(tmp_path)
+    model, x, y = tiny_classifier()
+    model.optimizer.build(model.trainable_variables)
+    gradient_tape_loop(model, x, y, [HistoryPlotter(log_dir, formats="svg")])
+    written = images(os.path.join(log_dir, "train"))
+    assert [step for step, _ in written["history"]] == [0, 1, 2]
+    assert written["history"][0][1].shape == (300, 400, 4)  # Loss only.
+    assert plot_files(log_dir) == ["history.svg"]
+
+
+def test_keras_tuner_search(tmp_path):
+    log_dir = str(tmp_path / "run")
+    plotter = HistoryPlotter(log_dir)
+    _, x, y = tiny_classifier()
+    tuner_search(tmp_path / "tuner", plotter, validation_data=(x, y))
+    assert plotter.epoch == []  # The tuner trained a deep copy.
+    written = images(os.path.join(log_dir, "train"))
+    assert [step for step, _ in written["history"]] == [0, 1]
+    assert plot_files(log_dir) == ["history.png", "history.svg"]
+
+
+@pytest.mark.skipif(not TWO_CPUS, reason="two logical CPUs could not be "
+                    "configured: TensorFlow was initialized earlier")
+def test_mirrored_strategy_writes_each_step_once(tmp_path):
+    log_dir = str(tmp_path)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model, x, y = tiny_classifier()
+    model.fit(x, y, epochs=2, batch_size=24, verbose=0,
+              callbacks=[HistoryPlotter(log_dir, formats="png")])
+    written = images(os.path.join(log_dir, "train"))
+    assert set(written) == {"history"}
+    assert [step for step, _ in written["history"]] == [0, 1]
+    assert plot_files(log_dir) == ["history.png"]
+
+
+def test_only_the_chief_writes(tmp_path, monkeypatch):
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        '{"cluster": {"worker": ["a:1", "b:1"]},'
+        ' "task": {"type": "worker", "index": 1}}',
+    )
+    fit(HistoryPlotter(str(tmp_path)), epochs=1)
+    assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"log_dir": ""}, TypeError, "`log_dir` must be a non-empty path"),
+    ({"freq": 0}, ValueError, "`freq` must be a positive integer, "
+                              "received: 0"),
+    ({"freq": "2"}, ValueError, "`freq` must be a positive integer, "
+                                "received: '2'"),
+    ({"freq": True}, ValueError, "`freq` must be a positive integer"),
+    ({"metrics": [1]}, TypeError, "`metrics` must be None, a string or a "
+                                  "non-empty sequence of strings"),
+    ({"log_scale": "log"}, ValueError, "`log_scale` must be one of 'auto', "
+                                       "True, False, received: 'log'"),
+    ({"formats": ["png", "gif"]}, ValueError,
+     "`formats` must be one of 'png', 'svg', 'pdf', received: 'gif'"),
+    ({"formats": 5}, TypeError, "`formats` must be None, a string"),
+    ({"dpi": -1}, ValueError, "`dpi` must be a positive integer, "
+                              "received: -1"),
+])
+def test_constructor_errors(tmp_path, kwargs, error, match):
+    kwargs = {"log_dir": str(tmp_path), **kwargs}
+    with pytest.raises(error, match=match):
+        HistoryPlotter(**kwargs)
+
+
+def test_log_dir_that_is_a_file_is_rejected(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("")
+    with pytest.raises(ValueError, match="`log_dir` must be a directory"):
+        HistoryPlotter(path)
+
+
+def test_non_numeric_logs_are_skipped(tmp_path):
+    plotter = HistoryPlotter(str(tmp_path), formats=None)
+    model, _, _ = tiny_classifier()
+    callbacks = keras.callbacks.CallbackList([plotter], model=model)
+    callbacks.on_train_begin()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        callbacks.on_epoch_end(0, {"loss": np.float32(1.5), "note": "text",
+                                   "vector": np.ones(3)})
+    callbacks.on_train_end()
+    assert plotter.history == {"loss": [1.5]}
+    assert os.listdir(str(tmp_path)) == ["train"]
