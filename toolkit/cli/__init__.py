@@ -9,10 +9,10 @@ import argparse
 import os
 import sys
 
-from toolkit.cli import board, report, train
+from toolkit.cli import train, tune, report, board
 
 EXIT_USAGE = 2
-COMMANDS = (train, report, board)
+COMMANDS = (train, tune, report, board)
 
 
 class UsageError(Exception):

@@ -1,0 +1,132 @@
+"""`ktb tune`: a Keras Tuner search with every TensorBoard callback and HParams.
+
+Running the same command again resumes the search (finished trials are not
+run again; the interrupted one is). `--overwrite` starts it afresh.
+
+Distributed search uses keras-tuner's chief/worker mode over gRPC. Every
+process runs the same command on a file system they share (`--logdir`), one
+with `--chief HOST:PORT` (serves the oracle, writes the HParams experiment,
+the leaderboard and the best model), the others with
+`--worker HOST:PORT --worker-id N` (run trials). A worker restarted with the
+same id finishes the trial it was running. For example, on three machines:
+
+    ktb tune --space all --max-trials 30 --logdir /shared/logs --chief 10.0.0.1:8000
+    ktb tune --space all --max-trials 30 --logdir /shared/logs --worker 10.0.0.1:8000 --worker-id 0
+    ktb tune --space all --max-trials 30 --logdir /shared/logs --worker 10.0.0.1:8000 --worker-id 1
+
+The chief listens on HOST:PORT; use `0.0.0.0:PORT` there to accept workers
+from other machines.
+"""
+
+import argparse
+import os
+
+from toolkit.cli._args import positive_int
+from toolkit.data import DATASETS
+
+SPACES = ("sequential", "functional", "subclassed", "all")
+TUNERS = ("random", "bayesian", "hyperband", "grid")
+
+
+def add_parser(commands):
+    tune = commands.add_parser(
+        "tune", help="search hyperparameters with Keras Tuner and the HParams dashboard"
+    )
+    tune.add_argument("--space", choices=SPACES, default="all",
+                      help="search space: one API style or all (default: %(default)s)")
+    tune.add_argument("--tuner", choices=TUNERS, default="random",
+                      help="search algorithm (default: %(default)s)")
+    tune.add_argument("--max-trials", type=positive_int, default=10, help="(default: %(default)s)")
+    tune.add_argument("--epochs", type=positive_int, default=3,
+                      help="epochs per trial; Hyperband's max epochs (default: %(default)s)")
+    tune.add_argument("--executions-per-trial", type=positive_int, default=1,
+                      help="models trained per trial (default: %(default)s)")
+    source = tune.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="PATH",
+                        help="an .npz file with x_train, y_train, x_test, y_test")
+    source.add_argument("--dataset", choices=DATASETS, default=None,
+                        help="a named data set (default: mnist-mini, embedded in the package)")
+    tune.add_argument("--batch-size", type=positive_int, default=128, help="(default: %(default)s)")
+    tune.add_argument("--logdir", default="logs", help="log root (default: %(default)s)")
+    tune.add_argument("--name", help="search directory under --logdir (default: tune-SPACE-TUNER)")
+    tune.add_argument("--overwrite", action="store_true",
+                      help="start afresh instead of resuming a search of that name")
+    tune.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    tune.add_argument("--limit", type=positive_int, default=None,
+                      help="use only the first N training and test images (quick runs)")
+    role = tune.add_mutually_exclusive_group()
+    role.add_argument("--chief", type=host_port, metavar="HOST:PORT",
+                      help="serve the search to workers on HOST:PORT")
+    role.add_argument("--worker", type=host_port, metavar="HOST:PORT",
+                      help="run trials for the chief at HOST:PORT (needs --worker-id)")
+    tune.add_argument("--worker-id", type=non_negative_int, metavar="N",
+                      help="this worker's id, unique per worker, kept across restarts")
+    tune.set_defaults(handler=run)
+
+
+def host_port(text):
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT with a port in 1..65535, received: {text!r}"
+        )
+    return host, port
+
+
+def non_negative_int(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"must be an integer >= 0, received: {text!r}"
+        )
+    return int(text)
+
+
+def run(args):
+    from toolkit import runs
+    from toolkit.config import TrainConfig
+    from toolkit.errors import ConfigError
+
+    if args.worker is not None and args.worker_id is None:
+        raise ConfigError("--worker needs --worker-id N")
+    if args.worker_id is not None and args.worker is None:
+        raise ConfigError("--worker-id is only for --worker HOST:PORT")
+    if args.worker is not None and args.overwrite:
+        raise ConfigError("--overwrite: only the chief (or a single process) may start afresh")
+    runs.check_run_name(args.name, "--name")
+    arrays = TrainConfig(data=args.data or args.dataset or "mnist-mini",
+                         logdir=args.logdir).check()
+    set_distributed_env(args)
+    from toolkit import tuning  # imports keras_tuner, after the environment is set
+
+    result = tuning.run_search(
+        arrays,
+        space=args.space,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        epochs=args.epochs,
+        executions_per_trial=args.executions_per_trial,
+        logdir=args.logdir,
+        name=args.name,
+        overwrite=args.overwrite,
+        seed=args.seed,
+        limit=args.limit,
+        batch_size=args.batch_size,
+    )
+    if args.worker is not None:
+        print(f"worker {args.worker_id}: search finished")
+        return 0
+    print(f"\nleaderboard ({result.search_dir}):")
+    print(tuning.leaderboard_text(result.leaderboard, tuning.OBJECTIVE))
+    print(f"best model: {result.best_model_path or 'none (no trial finished)'}")
+    return 0
+
+
+def set_distributed_env(args):
+    """keras-tuner reads its chief/worker role from the environment."""
+    address = args.chief or args.worker
+    if address is None:
+        return
+    os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"] = address
+    os.environ["KERASTUNER_TUNER_ID"] = (
+        "chief" if args.chief else f"worker{args.worker_id}"
+    )

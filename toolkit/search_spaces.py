@@ -1,0 +1,181 @@
+"""Keras Tuner search spaces over the three API styles.
+
+One `keras_tuner.HyperModel` per style, each declaring a real space over the
+builders of `toolkit.models`, and `AllStylesHyperModel`, whose `api` is itself
+a hyperparameter so that one search compares the three styles:
+
+- every style: learning rate (log-sampled), optimizer, dense units, dropout,
+  batch normalization;
+- Sequential and Subclassed: number of conv blocks, filters of each block
+  (active only for the blocks that exist) and kernel size;
+- Functional: filters and kernel sizes of the parallel branches, merge mode,
+  residual block on/off, and the conv blocks after the merge;
+- Subclassed: label smoothing and gradient clipping of its custom train step
+  (`clipnorm` is active only when clipping is on).
+
+Hyperparameters that only apply to some values of another live in
+conditional scopes, so a trial records (and the HParams dashboard shows) only
+the ones that shaped its model. Some combinations cannot build on small
+images (three conv blocks of kernel 5 shrink 28x28 below 1x1): `build()`
+raises `toolkit.errors.ConfigError` and the tuner records the trial as failed.
+
+Example:
+
+    >>> import keras_tuner as kt
+    >>> hypermodel = make_hypermodel("functional", input_shape=(28, 28, 1))
+    >>> hp = kt.HyperParameters()
+    >>> model = hypermodel.build(hp)  # the default configuration
+"""
+
+import keras_tuner as kt
+
+from toolkit import models
+from toolkit.config import API_STYLES
+from toolkit.errors import ConfigError
+
+SPACES = API_STYLES + ("all",)
+
+MAX_CONV_BLOCKS = 3
+MAX_POST_BLOCKS = 2
+FILTERS = (16, 32, 64)
+BRANCH_KERNELS = ("3,5", "3,7", "1,3,5")
+
+
+class StyleHyperModel(kt.HyperModel):
+    """The search space of one API style (`"sequential"`, `"functional"`, `"subclassed"`).
+
+    Args:
+        api: the API style whose builder the space drives.
+        input_shape: shape of one image, (H, W, C). Defaults to `(28, 28, 1)`.
+        num_classes: output classes. Defaults to `10`.
+
+    Raises:
+        ConfigError: `api` is not one of the three styles.
+    """
+
+    def __init__(self, api, input_shape=(28, 28, 1), num_classes=10):
+        if api not in API_STYLES:
+            raise ConfigError(
+                f"api must be one of {', '.join(API_STYLES)}, received: {api!r}"
+            )
+        super().__init__(name=f"{api}_space")
+        self.api = api
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+
+    def build(self, hp):
+        api, kwargs = self.declare(hp)
+        return models.build_model(api, self.input_shape, self.num_classes, **kwargs)
+
+    def declare(self, hp):
+        """Declares the space on `hp`; returns `(api, build_model kwargs)`."""
+        kwargs = _common(hp)
+        kwargs.update(STYLE_PARTS[self.api](hp))
+        return self.api, kwargs
+
+
+class AllStylesHyperModel(StyleHyperModel):
+    """One space over the three API styles; `api` is a hyperparameter.
+
+    The hyperparameters every style shares are unconditional; those of one
+    style are active only when `api` selects it.
+
+    Args:
+        input_shape: shape of one image, (H, W, C). Defaults to `(28, 28, 1)`.
+        num_classes: output classes. Defaults to `10`.
+    """
+
+    def __init__(self, input_shape=(28, 28, 1), num_classes=10):
+        super().__init__("sequential", input_shape, num_classes)
+        self.name = "all_space"
+        self.api = "all"
+
+    def declare(self, hp):
+        api = hp.Choice("api", list(API_STYLES))
+        kwargs = _common(hp)
+        with hp.conditional_scope("api", ["sequential", "subclassed"]):
+            conv = _conv_stack(hp)
+        with hp.conditional_scope("api", ["functional"]):
+            branches = _branches(hp)
+        with hp.conditional_scope("api", ["subclassed"]):
+            custom_step = _custom_step(hp)
+        if api == "functional":
+            kwargs.update(branches)
+        else:
+            kwargs.update(conv)
+        if api == "subclassed":
+            kwargs.update(custom_step)
+        return api, kwargs
+
+
+def make_hypermodel(space, input_shape=(28, 28, 1), num_classes=10):
+    """The HyperModel of `space`: an API style or `"all"`.
+
+    Raises:
+        ConfigError: `space` is not one of `SPACES`.
+    """
+    if space == "all":
+        return AllStylesHyperModel(input_shape, num_classes)
+    if space not in API_STYLES:
+        raise ConfigError(
+            f"--space must be one of {', '.join(SPACES)}, received: {space!r}"
+        )
+    return StyleHyperModel(space, input_shape, num_classes)
+
+
+def _common(hp):
+    return {
+        "learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=1e-3),
+        "optimizer": hp.Choice("optimizer", list(models.OPTIMIZERS)),
+        "dense_units": hp.Choice("dense_units", [32, 64, 128]),
+        "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.0),
+        "batch_norm": hp.Boolean("batch_norm", default=False),
+    }
+
+
+def _conv_stack(hp):
+    blocks = hp.Int("conv_blocks", 1, MAX_CONV_BLOCKS, default=2)
+    kernel_size = hp.Choice("kernel_size", [3, 5])
+    filters = _block_filters(hp, "conv_blocks", "filters", MAX_CONV_BLOCKS, blocks)
+    return {"conv_filters": filters, "kernel_size": kernel_size}
+
+
+def _branches(hp):
+    kernels = hp.Choice("branch_kernels", list(BRANCH_KERNELS))
+    kwargs = {
+        "branch_filters": hp.Choice("branch_filters", list(FILTERS)),
+        "branch_kernels": tuple(int(k) for k in kernels.split(",")) if kernels else None,
+        "merge": hp.Choice("merge", list(models.MERGE_MODES)),
+        "residual": hp.Boolean("residual", default=True),
+    }
+    blocks = hp.Int("post_blocks", 1, MAX_POST_BLOCKS, default=1)
+    kwargs["conv_filters"] = _block_filters(
+        hp, "post_blocks", "post_filters", MAX_POST_BLOCKS, blocks
+    )
+    return kwargs
+
+
+def _custom_step(hp):
+    smoothing = hp.Float("label_smoothing", 0.0, 0.2, step=0.1, default=0.0)
+    clip = hp.Boolean("gradient_clipping", default=False)
+    with hp.conditional_scope("gradient_clipping", [True]):
+        clipnorm = hp.Float("clipnorm", 0.1, 10.0, sampling="log", default=1.0)
+    return {"label_smoothing": smoothing, "clipnorm": clipnorm if clip else None}
+
+
+def _block_filters(hp, count_name, prefix, most, count):
+    """Filters of blocks 1..`most`; block i is active when `count` >= i."""
+    filters = []
+    for i in range(1, most + 1):
+        with hp.conditional_scope(count_name, list(range(i, most + 1))):
+            value = hp.Choice(f"{prefix}_{i}", list(FILTERS))
+        if count is not None and i <= count:
+            filters.append(value)
+    return tuple(filters)
+
+
+STYLE_PARTS = {
+    "sequential": _conv_stack,
+    "functional": _branches,
+    "subclassed": lambda hp: {**_conv_stack(hp), **_custom_step(hp)},
+}
