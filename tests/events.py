@@ -1,6 +1,9 @@
 """Reads TensorBoard event files back with TensorBoard's own reader."""
 
 from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.compat.proto import types_pb2
+
+_STRING = types_pb2.DT_STRING
 
 ALL = {
     event_accumulator.SCALARS: 0,
@@ -30,7 +33,10 @@ def scalars(run_dir):
         found[tag] = [(e.step, e.value) for e in accumulator.Scalars(tag)]
     for tag in tags.get("tensors", []):
         events = accumulator.Tensors(tag)
-        if all(not e.tensor_proto.tensor_shape.dim for e in events):
+        if all(
+            not e.tensor_proto.tensor_shape.dim and e.tensor_proto.dtype != _STRING
+            for e in events
+        ):
             found[tag] = [
                 (e.step, float(_scalar(e.tensor_proto))) for e in events
             ]

@@ -34,6 +34,31 @@ def test_train_writes_epoch_scalars_and_the_model(tmp_path, capsys):
         assert [step for step, _ in scalars["epoch_loss"]] == [0, 1]
 
 
+def test_train_attaches_every_toolkit_callback(tmp_path):
+    config = TrainConfig(epochs=1, batch_size=64, limit=128, logdir=str(tmp_path), run_name="all")
+    result = training.train(config, verbose=0)
+    run_dir = result.run_dir
+    layers = ["conv_1", "conv_2", "conv_3", "dense", "predictions"]
+    variables = {f"{k}/{layer}/{v}" for k in ("weights", "gradients") for layer in layers for v in ("kernel", "bias")}
+    activations = {f"activations/{layer}" for layer in layers + ["pool_1", "pool_2", "flatten"]}
+    train_tags = set(events.load(os.path.join(run_dir, "train")).Tags()["tensors"])
+    assert train_tags == {
+        "epoch_loss", "epoch_accuracy", "epoch_learning_rate", "gradient_norm", "history",
+        "model/summary", "model/params/trainable", "model/params/non_trainable", "model/params/total",
+        *variables, *activations, *{f"update_ratio/{layer}" for layer in layers},
+    }
+    assert events.load(os.path.join(run_dir, "train")).Tags()["graph"]
+    validation_tags = set(events.load(os.path.join(run_dir, "validation")).Tags()["tensors"])
+    per_class = {f"{m}/{c}" for m in ("precision", "recall") for c in range(10)}
+    assert {"epoch_loss", "epoch_accuracy", "confusion_matrix", *per_class} <= validation_tags
+    for name in ("plots/history.png", "plots/history.svg", "train/projector_config.pbtxt",
+                 "train/metadata.tsv", "train/sprite.png", "checkpoints/manifest.json",
+                 "config.json", "model.keras"):
+        assert os.path.isfile(os.path.join(run_dir, name)), name
+    with open(os.path.join(run_dir, "train", "metadata.tsv")) as handle:
+        assert len(handle.read().splitlines()) == 1 + 128  # header + the validation sample (limit 128)
+
+
 def test_scalars_read_back_equal_the_history(tmp_path):
     config = TrainConfig(api="subclassed", epochs=2, batch_size=64, limit=128,
                          logdir=str(tmp_path))

@@ -69,6 +69,12 @@ class DataPipelines:
     input_shape: tuple
     num_classes: int
     arrays: Arrays
+    validation_arrays: tuple = None
+
+    def validation_sample(self, count):
+        """The first `count` validation images (normalized) and labels, as NumPy."""
+        x, y = self.validation_arrays
+        return normalize_array(x[:count]), y[:count]
 
 
 def load_arrays(source=DEFAULT_DATASET):
@@ -244,6 +250,7 @@ def load_data(
         input_shape=tuple(arrays.input_shape),
         num_classes=arrays.num_classes,
         arrays=arrays,
+        validation_arrays=(x_val, y_val),
     )
 
 
@@ -301,6 +308,14 @@ def normalize(images):
     if images.dtype == tf.uint8:
         return tf.cast(images, tf.float32) * (1.0 / 255.0)
     return tf.cast(images, tf.float32)
+
+
+def normalize_array(x):
+    """NumPy twin of `normalize`: images with a channel axis, float32 0..1."""
+    x = _with_channels(x)
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) * np.float32(1.0 / 255.0)
+    return x.astype(np.float32)
 
 
 def _with_channels(x):

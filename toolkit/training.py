@@ -13,13 +13,26 @@ import os
 import keras
 import tensorflow as tf
 
-from callbacks import Checkpoint
+from callbacks import (
+    Checkpoint,
+    ConfusionMatrixLogger,
+    EmbeddingProjector,
+    HistogramLogger,
+    HistoryPlotter,
+    ModelInfoLogger,
+)
 from toolkit import data as data_lib
 from toolkit import models, runs
 from toolkit.config import TrainConfig, write_config  # noqa: F401
 
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
+# Validation images the callbacks look at: the projector shows EMBEDDING_SAMPLE
+# digits, the confusion matrix counts CONFUSION_SAMPLE, activations use
+# ACTIVATION_SAMPLE.
+EMBEDDING_SAMPLE = 1000
+CONFUSION_SAMPLE = 1000
+ACTIVATION_SAMPLE = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,17 +127,31 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
     )
 
 
-def run_callbacks(run_dir, pipelines, *, save_freq="epoch"):
+def run_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1):
     """Every TensorBoard callback of the toolkit, writing into `run_dir`.
 
     `ktb train` and each trial of `ktb tune` attach this set; `pipelines`
-    provides the validation data and samples some of them need.
+    provides the validation samples the confusion matrix, the activation
+    histograms and the projector use. The samples are small on purpose: the
+    whole set must cost the training loop next to nothing
+    (bench/callback_overhead.py).
     """
+    x_val, y_val = pipelines.validation_sample(EMBEDDING_SAMPLE)
+    class_names = [str(c) for c in range(pipelines.num_classes)]
     return [
         Checkpoint(os.path.join(run_dir, CHECKPOINT_DIR), save_freq=save_freq),
         keras.callbacks.TensorBoard(
             log_dir=run_dir, update_freq="epoch", write_graph=False
         ),
+        ModelInfoLogger(run_dir),
+        HistogramLogger(run_dir, freq=histogram_freq, sample=x_val[:ACTIVATION_SAMPLE]),
+        HistoryPlotter(run_dir),
+        ConfusionMatrixLogger(
+            run_dir,
+            validation_data=(x_val[:CONFUSION_SAMPLE], y_val[:CONFUSION_SAMPLE]),
+            class_names=class_names,
+        ),
+        EmbeddingProjector(run_dir, data=x_val, labels=y_val, class_names=class_names),
     ]
 
 
