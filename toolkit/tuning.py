@@ -2,58 +2,54 @@
 
 keras-tuner reroutes only callbacks whose class is named `TensorBoard`,
 deep-copies every callback (and fails the search when one cannot be copied),
-and writes no HParams experiment, so the dashboard shows observed min/max
-instead of the declared space and no status for failed trials.
-`ToolkitTunerMixin` (mixed into each keras-tuner tuner below) fixes that:
+and writes no HParams data. `ToolkitTunerMixin`, mixed into each keras-tuner
+tuner below, fixes that:
 
 - each trial runs in its own run directory `<logdir>/<name>/trial_<id>/`
   (`.../execution_<n>/` with several executions per trial), which is also
-  keras-tuner's trial directory; `training.run_callbacks(run_dir, pipelines)`
-  builds fresh toolkit callbacks there for every execution, so nothing of
-  ours is deep-copied; a user callback that cannot be deep-copied is shared
-  across trials with one warning;
-- each run directory is an HParams session: its start (the trial's active
-  hyperparameters, `group_name` = trial id) is written when the trial
-  begins, its end (`STATUS_SUCCESS` or `STATUS_FAILURE`, the reason as text,
-  the objective's best value as `best_<objective>`) when it ends; a trial
-  whose hyperparameters cannot build is recorded as FAILED and the search
-  goes on;
-- `<logdir>/<name>/` holds the HParams experiment with the declared domains
-  of the search space, written once and only by the chief, and a
-  `leaderboard` text summary of the best trials;
+  keras-tuner's trial directory, with fresh toolkit callbacks from
+  `training.run_callbacks(run_dir, pipelines)` for every execution, so
+  nothing of ours is deep-copied; a user callback that cannot be deep-copied
+  is shared across trials with one warning;
+- each run directory is an HParams session (status, failure reason, the
+  objective's best value), and `<logdir>/<name>/` holds the HParams
+  experiment with the declared domains of the space and a `leaderboard`
+  text; a trial whose hyperparameters cannot build is recorded as FAILED
+  and the search goes on;
 - a rerun of the same search resumes it: the interrupted trial's run
-  directory is cleared and the trial is run again.
+  directory is cleared and the trial is run again;
+- in distributed mode the chief serves the oracle with a bounded wait and
+  the workers run the trials.
 
-In distributed mode (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`,
-`KERASTUNER_ORACLE_PORT`) the chief serves the oracle over keras-tuner's gRPC
-service with a bounded wait, and workers run the trials.
+The helpers live in private modules, one concern each, and their public
+names are re-exported here: `toolkit._hparams` (experiment and sessions),
+`toolkit._leaderboard` (ranking and text), `toolkit._distributed` (the
+chief's role and its oracle server).
 """
 
 import copy
 import dataclasses
-import glob
-import math
 import os
 import shutil
-import time
 import warnings
 
 import keras_tuner as kt
-import tensorflow as tf
-from keras_tuner.engine import hyperparameters as hp_types
 from keras_tuner.src.engine import trial as trial_module
-from tensorboard.plugins.hparams import api as hparams_api
-from tensorboard.plugins.hparams import api_pb2
-from tensorboard.plugins.hparams import summary as hparams_summary
 
 from toolkit import training
+from toolkit._distributed import is_chief, serve_oracle
+from toolkit._hparams import (
+    EXPERIMENT_SUFFIX, HYPERBAND_HPARAMS, failure_reason, hparam_domains, hyperband_hparams,
+    metric_infos, session_hparams, write_experiment, write_session_end, write_session_start,
+)
+from toolkit._leaderboard import (
+    LeaderboardRow, leaderboard_markdown, leaderboard_rows, leaderboard_text, write_leaderboard,
+)
 from toolkit.errors import ConfigError, ToolkitError
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 OBJECTIVE = "val_accuracy"
 BEST_MODEL_FILE = "best_model.keras"
-EXPERIMENT_SUFFIX = ".hparams_experiment"
-HYPERBAND_HPARAMS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round")
 _TRIAL_RECORD = "trial.json"  # keras-tuner's record of the trial, kept on reruns
 _COMPLETED = trial_module.TrialStatus.COMPLETED
 _RUNNING = trial_module.TrialStatus.RUNNING
@@ -123,15 +119,10 @@ class ToolkitTunerMixin:
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         clear_run_dir(self.get_trial_dir(trial.trial_id))
-        hparams = session_hparams(trial.hyperparameters.values)
-        writers = []
-        for execution in range(self.executions_per_trial):
-            writer = tf.summary.create_file_writer(self.run_dir(trial.trial_id, execution))
-            with writer.as_default():
-                hparams_api.hparams(hparams, trial_id=f"trial_{trial.trial_id}")
-            writer.flush()
-            writers.append(writer)
-        self._session_writers[trial.trial_id] = writers
+        run_dirs = [self.run_dir(trial.trial_id, n) for n in range(self.executions_per_trial)]
+        self._session_writers[trial.trial_id] = write_session_start(
+            run_dirs, trial.hyperparameters.values, group_name=f"trial_{trial.trial_id}"
+        )
 
     def on_trial_end(self, trial):
         status, message = trial.status, trial.message
@@ -142,7 +133,8 @@ class ToolkitTunerMixin:
             succeeded = status == _COMPLETED and record.score is not None
             score = record.score if succeeded else None
             for writer in self._session_writers.pop(trial.trial_id, []):
-                write_session_end(writer, succeeded, score, record.best_step, message)
+                write_session_end(writer, succeeded, score, record.best_step, message,
+                                  objective=OBJECTIVE)
 
     # The experiment, the chief's server, resuming.
     def search(self, *fit_args, **fit_kwargs):
@@ -156,15 +148,7 @@ class ToolkitTunerMixin:
 
     def write_experiment(self):
         """Writes the HParams experiment into the search directory, once."""
-        if glob.glob(os.path.join(self.project_dir, f"*{EXPERIMENT_SUFFIX}")):
-            return
-        hparams = hparam_domains(self.oracle.get_space()) + self.tuner_hparams()
-        writer = tf.summary.create_file_writer(
-            self.project_dir, filename_suffix=EXPERIMENT_SUFFIX
-        )
-        with writer.as_default():
-            hparams_api.hparams_config(hparams=hparams, metrics=metric_infos(self.oracle))
-        writer.close()
+        write_experiment(self.project_dir, self.oracle, self.tuner_hparams())
 
     def tuner_hparams(self):
         """HParams the tuner adds to each trial (Hyperband's rounds)."""
@@ -185,32 +169,11 @@ class ToolkitTunerMixin:
     # After the search (chief or single process).
     def leaderboard(self):
         """Every trial, best first: completed by score, then the others."""
-        maximize = self.oracle.objective.direction == "max"
-        trials = list(self.oracle.trials.values())
-        done = [t for t in trials if t.status == _COMPLETED and t.score is not None]
-        done.sort(key=lambda t: t.score, reverse=maximize)
-        rest = sorted((t for t in trials if t not in done), key=lambda t: t.trial_id)
-        return [
-            LeaderboardRow(
-                rank=i + 1 if t in done else None,
-                trial_id=t.trial_id,
-                status=t.status,
-                score=t.score if t in done else None,
-                hyperparameters=session_hparams(t.hyperparameters.values),
-                reason=failure_reason(t.message) if t not in done else "",
-            )
-            for i, t in enumerate(done + rest)
-        ]
+        return leaderboard_rows(self.oracle)
 
     def write_leaderboard(self, rows, top=10):
-        writer = tf.summary.create_file_writer(self.project_dir)
-        with writer.as_default():
-            tf.summary.text(
-                "leaderboard",
-                leaderboard_markdown(rows[:top], self.oracle.objective.name),
-                step=sum(row.status == _COMPLETED for row in rows),
-            )
-        writer.close()
+        """Writes the `top` rows as the `leaderboard` text in the search directory."""
+        write_leaderboard(self.project_dir, rows, self.oracle.objective.name, top=top)
 
     def export_best_model(self, path=None):
         """Saves the best trial's model as `.keras`; returns the path, or None."""
@@ -243,21 +206,12 @@ class Hyperband(ToolkitTunerMixin, kt.Hyperband):
     """`keras_tuner.Hyperband` with the toolkit's run directories and HParams."""
 
     def tuner_hparams(self):
-        oracle = self.oracle
-        epochs, brackets = oracle.max_epochs, oracle._get_num_brackets()
-        return [
-            hparams_api.HParam("tuner/epochs", hparams_api.IntInterval(1, epochs)),
-            hparams_api.HParam("tuner/initial_epoch", hparams_api.IntInterval(0, epochs)),
-            hparams_api.HParam("tuner/bracket", hparams_api.IntInterval(0, brackets - 1)),
-            hparams_api.HParam("tuner/round", hparams_api.IntInterval(0, brackets - 1)),
-        ]
+        return hyperband_hparams(self.oracle.max_epochs, self.oracle._get_num_brackets())
 
 
 TUNER_CLASSES = {
-    "random": RandomSearch,
-    "bayesian": BayesianOptimization,
-    "hyperband": Hyperband,
-    "grid": GridSearch,
+    "random": RandomSearch, "bayesian": BayesianOptimization,
+    "hyperband": Hyperband, "grid": GridSearch,
 }
 
 
@@ -280,20 +234,14 @@ def make_tuner(kind, hypermodel, *, pipelines, directory, project_name,
                 f"--{name.replace('_', '-')} must be a positive integer, received: {value!r}"
             )
     options = dict(
-        hypermodel=hypermodel,
-        objective=kt.Objective(OBJECTIVE, "max"),
-        seed=oracle_seed(seed),
-        hyperparameters=hyperparameters,
+        hypermodel=hypermodel, objective=kt.Objective(OBJECTIVE, "max"),
+        seed=oracle_seed(seed), hyperparameters=hyperparameters,
         tune_new_entries=tune_new_entries,
         # The spaces hold combinations that cannot build: never give up on them.
         max_consecutive_failed_trials=max(3, max_trials + 1),
-        directory=os.fspath(directory),
-        project_name=project_name,
-        overwrite=overwrite,
-        executions_per_trial=executions_per_trial,
-        pipelines=pipelines,
-        callback_factory=callback_factory,
-        chief_timeout_s=chief_timeout_s,
+        directory=os.fspath(directory), project_name=project_name, overwrite=overwrite,
+        executions_per_trial=executions_per_trial, pipelines=pipelines,
+        callback_factory=callback_factory, chief_timeout_s=chief_timeout_s,
     )
     if kind == "hyperband":
         tuner = Hyperband(max_epochs=epochs, factor=3, **options)
@@ -307,91 +255,6 @@ def oracle_seed(seed):
     return seed + 1
 
 
-@dataclasses.dataclass(frozen=True)
-class LeaderboardRow:
-    rank: int | None
-    trial_id: str
-    status: str
-    score: float | None
-    hyperparameters: dict
-    reason: str
-
-
-def session_hparams(values):
-    """The HParams of a trial: its active values, less Hyperband's parent id."""
-    return {k: v for k, v in values.items() if k != "tuner/trial_id" and v is not None}
-
-
-def hparam_domains(space):
-    """`HParam`s with the declared domains of a keras-tuner space, one per name."""
-    hparams = {}
-    for hp in space.space:
-        if hp.name not in hparams:
-            hparams[hp.name] = hparams_api.HParam(hp.name, _domain(hp))
-    return list(hparams.values())
-
-
-def _domain(hp):
-    if isinstance(hp, hp_types.Boolean):
-        return hparams_api.Discrete([False, True])
-    if isinstance(hp, hp_types.Fixed):
-        return hparams_api.Discrete([hp.value])
-    if isinstance(hp, hp_types.Choice):
-        return hparams_api.Discrete(list(hp.values))
-    config = hp.get_config()
-    step = config.get("step")
-    low, high = config["min_value"], config["max_value"]
-    if isinstance(hp, hp_types.Int):
-        if step in (None, 1) or config.get("sampling") != "linear":
-            return hparams_api.IntInterval(low, high)
-        return hparams_api.Discrete(list(range(low, high + 1, step)))
-    if step is not None and config.get("sampling") == "linear":
-        count = int(round((high - low) / step))
-        return hparams_api.Discrete([round(low + i * step, 10) for i in range(count + 1)])
-    return hparams_api.RealInterval(float(low), float(high))
-
-
-def metric_infos(oracle):
-    """The objective (best value of the trial) and the epoch metrics."""
-    objective = oracle.objective.name
-    train, validation = api_pb2.DATASET_TRAINING, api_pb2.DATASET_VALIDATION
-    return [
-        hparams_api.Metric(f"best_{objective}", display_name=f"{objective} (objective, best epoch)"),
-        hparams_api.Metric("epoch_accuracy", group="validation", display_name="val_accuracy",
-                           dataset_type=validation),
-        hparams_api.Metric("epoch_loss", group="validation", display_name="val_loss",
-                           dataset_type=validation),
-        hparams_api.Metric("epoch_accuracy", group="train", display_name="accuracy",
-                           dataset_type=train),
-        hparams_api.Metric("epoch_loss", group="train", display_name="loss", dataset_type=train),
-    ]
-
-
-def write_session_end(writer, succeeded, score, best_step, message):
-    """Ends an HParams session: status, the objective's best value, the reason."""
-    status = api_pb2.STATUS_SUCCESS if succeeded else api_pb2.STATUS_FAILURE
-    with writer.as_default():
-        if score is not None and math.isfinite(score):
-            tf.summary.scalar(f"best_{OBJECTIVE}", score, step=int(best_step or 0))
-        reason = "" if succeeded else failure_reason(message)
-        tf.summary.text("trial_status", "SUCCESS" if succeeded else f"FAILED: {reason}", step=0)
-        end = hparams_summary.session_end_pb(status)
-        tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=0)
-    writer.close()
-
-
-def failure_reason(message):
-    """The last line of a trial's traceback, without the exception's module path."""
-    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
-    if not lines:
-        return "unknown reason"
-    last = lines[-1]
-    head, _, rest = last.partition(": ")
-    if rest and "FailedTrialError" in head:
-        return rest
-    return last
-
-
 def clear_run_dir(trial_dir):
     """Removes what an interrupted attempt of the trial left, but its record."""
     for entry in os.listdir(trial_dir):
@@ -402,86 +265,6 @@ def clear_run_dir(trial_dir):
             shutil.rmtree(path, ignore_errors=True)
         else:
             os.remove(path)
-
-
-def leaderboard_markdown(rows, objective):
-    """A Markdown table of `rows` for TensorBoard's text dashboard."""
-    lines = [
-        f"| rank | trial | {objective} | status | hyperparameters |",
-        "|---|---|---|---|---|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row.rank or '-'} | {row.trial_id} | {_score(row.score)} | "
-            f"{row.status}{': ' + row.reason if row.reason else ''} | "
-            f"{_values(row.hyperparameters)} |"
-        )
-    return "\n".join(lines)
-
-
-def leaderboard_text(rows, objective):
-    """The leaderboard as plain text for the terminal."""
-    lines = [f"{'rank':>4}  {'trial':>5}  {objective:>12}  {'status':<9}  hyperparameters"]
-    for row in rows:
-        detail = row.reason if row.reason else _values(row.hyperparameters)
-        lines.append(
-            f"{row.rank or '-':>4}  {row.trial_id:>5}  {_score(row.score):>12}  "
-            f"{row.status:<9}  {detail}"
-        )
-    return "\n".join(lines)
-
-
-def _score(score):
-    return "-" if score is None else f"{score:.4f}"
-
-
-def _values(values):
-    return ", ".join(
-        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
-    )
-
-
-def is_chief():
-    """Whether this process is keras-tuner's chief (serves the oracle)."""
-    return "KERASTUNER_ORACLE_IP" in os.environ and "chief" in os.environ.get(
-        "KERASTUNER_TUNER_ID", ""
-    )
-
-
-def serve_oracle(oracle, *, poll_s=0.2, timeout_s=None):
-    """Serves `oracle` to the workers until the search is over.
-
-    keras-tuner's own server polls every 20 s once the search has stopped
-    and never gives up; this one polls every `poll_s` and raises
-    `TimeoutError` after `timeout_s` seconds (when not `None`).
-    """
-    from concurrent import futures
-
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
-
-    address = (
-        f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
-    )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        raise ConfigError(f"--chief: cannot listen on {address}")
-    server.start()
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    try:
-        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"the search did not finish within {timeout_s} s")
-            time.sleep(poll_s)
-    finally:
-        server.stop(grace=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -519,12 +302,8 @@ def run_search(arrays, *, space, tuner="random", max_trials=10, epochs=3,
         seed=seed, overwrite=overwrite, **tuner_options,
     )
     search_tuner.search(
-        pipelines.train,
-        epochs=epochs,
-        steps_per_epoch=pipelines.steps_per_epoch,
-        validation_data=pipelines.validation,
-        shuffle=False,
-        callbacks=list(callbacks),
+        pipelines.train, epochs=epochs, steps_per_epoch=pipelines.steps_per_epoch,
+        validation_data=pipelines.validation, shuffle=False, callbacks=list(callbacks),
         verbose=verbose,
     )
     if search_tuner._is_worker():

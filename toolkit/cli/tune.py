@@ -3,19 +3,36 @@
 Running the same command again resumes the search (finished trials are not
 run again; the interrupted one is). `--overwrite` starts it afresh.
 
-Distributed search uses keras-tuner's chief/worker mode over gRPC. Every
-process runs the same command on a file system they share (`--logdir`), one
-with `--chief HOST:PORT` (serves the oracle, writes the HParams experiment,
-the leaderboard and the best model), the others with
-`--worker HOST:PORT --worker-id N` (run trials). A worker restarted with the
-same id finishes the trial it was running. For example, on three machines:
+Distributed search, over several machines, uses keras-tuner's chief/worker
+mode over gRPC. Every process runs the same command (same `--space`,
+`--tuner`, data and training options), and they differ only in their role:
 
-    ktb tune --space all --max-trials 30 --logdir /shared/logs --chief 10.0.0.1:8000
-    ktb tune --space all --max-trials 30 --logdir /shared/logs --worker 10.0.0.1:8000 --worker-id 0
-    ktb tune --space all --max-trials 30 --logdir /shared/logs --worker 10.0.0.1:8000 --worker-id 1
+- one chief, `--chief HOST:PORT`: it listens on HOST:PORT and serves the
+  oracle (which trial to run next); it runs no trial itself (start a worker
+  on its machine too to use it). When the last worker is done it writes the
+  leaderboard and `best_model.keras` and prints the leaderboard. Use
+  `0.0.0.0:PORT` to accept workers from other machines.
+- any number of workers, `--worker HOST:PORT --worker-id N`, where HOST:PORT
+  is the chief's address and N an id unique to the worker: each asks the
+  chief for trials and trains them. A worker may start before the chief (it
+  waits for it, up to an hour); one restarted with the same id finishes the
+  trial it was running.
 
-The chief listens on HOST:PORT; use `0.0.0.0:PORT` there to accept workers
-from other machines.
+All of them must reach the search directory `<--logdir>/<--name>` on a file
+system they share (NFS or similar): workers write each trial's run
+directory there (its callbacks' output and HParams session), the chief its
+oracle state, the HParams experiment, the leaderboard and the best model.
+So give every process the same `--logdir` (the shared directory, mounted at
+the same path everywhere) and the same `--name` (the default,
+`tune-SPACE-TUNER`, matches when `--space` and `--tuner` do). Only the chief
+may `--overwrite`. For example, with `/shared` mounted on three machines
+and the chief on 10.0.0.1:
+
+    ktb tune --max-trials 30 --logdir /shared/logs --name mnist --chief 0.0.0.0:8000
+    ktb tune --max-trials 30 --logdir /shared/logs --name mnist --worker 10.0.0.1:8000 --worker-id 0
+    ktb tune --max-trials 30 --logdir /shared/logs --name mnist --worker 10.0.0.1:8000 --worker-id 1
+
+Then `ktb board /shared/logs` shows every trial, from whichever machine.
 """
 
 import argparse
