@@ -43,11 +43,12 @@ def check_writable(logdir, argument="--logdir"):
     return path
 
 
-def create_run_dir(logdir, experiment, run_name=None):
+def create_run_dir(logdir, experiment, run_name=None, prefix="run"):
     """Creates and returns a new, empty run directory.
 
     With `run_name`, an existing directory of that name is an error; without
-    it, the name is the start time, suffixed `-2`, `-3`... until it is new.
+    it, the name is `<prefix>-<start time>`, suffixed `-2`, `-3`... until it
+    is new.
     """
     parent = os.path.join(os.fspath(logdir), experiment)
     try:
@@ -62,7 +63,7 @@ def create_run_dir(logdir, experiment, run_name=None):
                     "overwritten: choose another name (or --resume it)"
                 ) from None
             return path
-        stamp = datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+        stamp = datetime.datetime.now().strftime(f"{prefix}-%Y%m%d-%H%M%S")
         for attempt in range(1, 10_000):
             name = stamp if attempt == 1 else f"{stamp}-{attempt}"
             try:

@@ -9,10 +9,10 @@ import argparse
 import os
 import sys
 
-from toolkit.cli import train, tune, report, board
+from toolkit.cli import board, demo, report, train, tune
 
 EXIT_USAGE = 2
-COMMANDS = (train, tune, report, board)
+COMMANDS = (train, tune, demo, report, board)
 
 
 class UsageError(Exception):
