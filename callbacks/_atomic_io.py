@@ -1,17 +1,19 @@
-"""Crash-safe file writes for the checkpoint callback.
+"""Crash-safe file writes: plots, Projector files and checkpoints.
 
 A file becomes visible under its final name only once its bytes are on disk:
 it is written to a temporary file in the same directory, flushed and
 fsync'ed, moved over the final name with `os.replace` (atomic on POSIX and
 Windows), and the directory is fsync'ed so that the rename itself survives a
 power loss. A process killed at any instant leaves either the old file or the
-new one, never a torn one; at worst a temporary file, which
-`remove_temp_files` deletes on the next start.
+new one, never a torn one; at worst a temporary file (`TEMP_PREFIX`), which
+the checkpoint callback deletes on its next start (`remove_temp_files`).
+`write_atomically` does this for any file (plots, Projector files); the
+checkpoint callback builds on the same steps and adds pause points.
 
-Test-only pause points: `pause(stage, path)` is called between the steps of a
-save (see `STAGES`). It calls the module-level `test_hook(stage, path)` when
-one is set, and sleeps when the environment variable
-`KTB_CHECKPOINT_TEST_PAUSE` is `"<seconds>"` (every stage) or
+Test-only pause points (checkpoint saves only): `pause(stage, path)` is
+called between the steps of a save (see `STAGES`). It calls the module-level
+`test_hook(stage, path)` when one is set, and sleeps when the environment
+variable `KTB_CHECKPOINT_TEST_PAUSE` is `"<seconds>"` (every stage) or
 `"<stage>:<seconds>"` (that stage only), after printing one line
 `KTB_CHECKPOINT_TEST_PAUSE stage=<stage> path=<path>` to stderr, so that a
 test can kill the process in the middle of a save. Never set either outside
@@ -183,21 +185,46 @@ def commit_file(temp_path, final_path):
     return digest
 
 
-def write_bytes(path, data):
-    """Atomically and durably replaces the file at `path` with `data`."""
-    directory = os.path.dirname(path)
-    temp_path = reserve_temp(directory, os.path.basename(path))
+def write_atomically(path, content, mode=None):
+    """Atomically and durably replaces the file at `path`.
+
+    Args:
+        path: the file to write; its directory must exist.
+        content: bytes, a str (written as UTF-8), or a callable that writes
+            to the binary file object it is given.
+        mode: permission bits for the file, or None to keep those of a
+            temporary file (owner read and write only).
+    """
+    directory, name = os.path.split(path)
+    temp_path = reserve_temp(directory, name)
     try:
         with open(temp_path, "wb") as f:
-            f.write(data)
+            if isinstance(content, str):
+                content = content.encode()
+            if callable(content):
+                content(f)
+            else:
+                f.write(content)
             f.flush()
             os.fsync(f.fileno())
-        pause("manifest_written", path)
+        if mode is not None:
+            os.chmod(temp_path, mode)
         os.replace(temp_path, path)
     except BaseException:
         remove_quietly(temp_path)
         raise
     fsync_dir(directory)
+
+
+def write_manifest_bytes(path, data):
+    """`write_atomically(path, data)` with the `manifest_written` pause."""
+
+    def write_then_pause(f):
+        f.write(data)
+        f.flush()
+        pause("manifest_written", path)
+
+    write_atomically(path, write_then_pause)
 
 
 def prepare_directory(directory):

@@ -25,20 +25,25 @@ import tensorflow as tf
 def capture_for(model, capture=None, track_updates=True):
     """Returns a `GradientCapture` attached to `model.optimizer`.
 
-    Reuses `capture` if it was made for that optimizer; returns None when
-    the model has no optimizer.
+    Reuses `capture` if it was made for that optimizer, and otherwise
+    releases it; returns None when the model has no optimizer.
     """
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or not hasattr(optimizer, "apply"):
-        return None
-    if capture is None or capture.optimizer is not optimizer:
+        current = None
+    elif capture is not None and capture.optimizer is optimizer:
+        current = capture
+    else:
         strategy = getattr(model, "distribute_strategy", None)
-        capture = GradientCapture(
+        current = GradientCapture(
             optimizer, strategy or tf.distribute.get_strategy(), track_updates
         )
-    capture.prepare(model.trainable_variables)
-    attach(optimizer, capture)
-    return capture
+    if capture is not None and current is not capture:
+        release(model, capture)
+    if current is not None:
+        current.prepare(model.trainable_variables)
+        attach(optimizer, current)
+    return current
 
 
 def release(model, capture):

@@ -31,17 +31,13 @@ import os
 import re
 
 from callbacks import _atomic_io
+from callbacks import _manifest_schema
 from callbacks import _monitor
+from callbacks._manifest_schema import FORMAT, KINDS, VERSION
+from callbacks._manifest_schema import is_checkpoint_name
 
 MANIFEST_NAME = "manifest.json"
-FORMAT = "keras-tb-toolkit.checkpoint"
-VERSION = 1
-KINDS = ("best", "last")
-_NAME = re.compile(
-    r"epoch=\d+(-batch=\d+)?-step=\d+[A-Za-z0-9_.=+-]*\.(keras|weights\.h5)"
-)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class CheckpointCorruptError(ValueError):
@@ -73,10 +69,6 @@ def checkpoint_name(entry, monitor, taken):
     while name in taken:
         name, version = f"{stem}-v{version}{extension}", version + 1
     return name
-
-
-def is_checkpoint_name(name):
-    return _NAME.fullmatch(name) is not None
 
 
 def retain(entries, save_top_k, keep_last, mode):
@@ -133,7 +125,8 @@ def write(directory, header, kept):
         ],
     }
     data = json.dumps(document, indent=1, allow_nan=False).encode()
-    _atomic_io.write_bytes(os.path.join(directory, MANIFEST_NAME), data)
+    path = os.path.join(directory, MANIFEST_NAME)
+    _atomic_io.write_manifest_bytes(path, data)
 
 
 def read(directory):
@@ -150,7 +143,7 @@ def read(directory):
         return None
     try:
         document = json.loads(raw)
-        _validate(document)
+        _manifest_schema.validate(document)
     except ValueError as e:  # json.JSONDecodeError is a ValueError too.
         raise CheckpointCorruptError(
             f"Checkpoint manifest {path!r} is not valid ({e}); move the "
@@ -256,63 +249,3 @@ def _encode(value):
 
 def _decode(value):
     return float(value) if isinstance(value, str) else value
-
-
-def _is_count(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_number(value):
-    return value is None or (
-        isinstance(value, (int, float)) and not isinstance(value, bool)
-    )
-
-
-_FIELDS = {
-    "format": lambda v: v == FORMAT,
-    "version": lambda v: v == VERSION,
-    "monitor": lambda v: isinstance(v, str),
-    "mode": lambda v: v in ("min", "max"),
-    "best": _is_number,
-    "best_file": lambda v: v is None or isinstance(v, str),
-    "next_seq": lambda v: _is_count(v) and v >= 1,
-    "checkpoints": lambda v: isinstance(v, list),
-}
-_ENTRY_FIELDS = {
-    "file": lambda v: isinstance(v, str) and is_checkpoint_name(v),
-    "seq": _is_count,
-    "epoch": _is_count,
-    "batch": _is_count,
-    "end_of_epoch": lambda v: isinstance(v, bool),
-    "global_step": _is_count,
-    "value": lambda v: _is_number(v) or v in ("nan", "inf", "-inf"),
-    "best_so_far": _is_number,
-    "kind": lambda v: isinstance(v, list) and set(v) <= set(KINDS),
-    "weights_only": lambda v: isinstance(v, bool),
-    "sha256": lambda v: isinstance(v, str) and bool(_SHA256.fullmatch(v)),
-    "size": _is_count,
-}
-
-
-def _validate(document):
-    _check_fields(document, _FIELDS, "the manifest")
-    entries = document["checkpoints"]
-    for entry in entries:
-        name = entry.get("file") if isinstance(entry, dict) else entry
-        where = f"checkpoint {name!r}"
-        _check_fields(entry, _ENTRY_FIELDS, where)
-        if entry["seq"] >= document["next_seq"]:
-            raise ValueError(f"{where} has a seq not below next_seq")
-    for key in ("seq", "file"):
-        if len({e[key] for e in entries}) != len(entries):
-            raise ValueError(f"two checkpoints share a {key!r}")
-
-
-def _check_fields(obj, fields, where):
-    if not isinstance(obj, dict):
-        raise ValueError(f"{where} is not a JSON object")
-    for key, valid in fields.items():
-        if key not in obj:
-            raise ValueError(f"{where} has no {key!r}")
-        if not valid(obj[key]):
-            raise ValueError(f"{where} has a bad {key!r}: {obj[key]!r}")

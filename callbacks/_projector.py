@@ -23,12 +23,13 @@ import contextlib
 import math
 import os
 import re
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorboard.plugins import projector
+
+from callbacks import _atomic_io
 
 CONFIG_FILENAME = "projector_config.pbtxt"
 CHECKPOINT_PREFIX = "embeddings"
@@ -237,25 +238,6 @@ def checkpoint_tensor_name(attribute):
     return f"{attribute}/.ATTRIBUTES/VARIABLE_VALUE"
 
 
-def _atomic_write(path, data):
-    """Writes bytes or text to `path` through a temporary file in the same
-    directory and `os.replace`, so a reader sees the old or the new file."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    fd, temporary = tempfile.mkstemp(
-        prefix=".tmp-", suffix="-" + os.path.basename(path),
-        dir=os.path.dirname(path),
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
 def write_projector(directory, attribute, embeddings, assets=None):
     """Writes the embeddings and, when `assets` is given, the files that
     describe them.
@@ -274,11 +256,15 @@ def write_projector(directory, attribute, embeddings, assets=None):
     embedding.tensor_name = checkpoint_tensor_name(attribute)
     if assets is not None:
         metadata, sprite = assets
-        _atomic_write(os.path.join(directory, METADATA_FILENAME), metadata)
+        _atomic_io.write_atomically(
+            os.path.join(directory, METADATA_FILENAME), metadata
+        )
         embedding.metadata_path = METADATA_FILENAME
         if sprite is not None:
             png, single_image_dim = sprite
-            _atomic_write(os.path.join(directory, SPRITE_FILENAME), png)
+            _atomic_io.write_atomically(
+                os.path.join(directory, SPRITE_FILENAME), png
+            )
             embedding.sprite.image_path = SPRITE_FILENAME
             embedding.sprite.single_image_dim.extend(single_image_dim)
     variable = tf.Variable(embeddings, trainable=False, name=attribute)
@@ -286,14 +272,14 @@ def write_projector(directory, attribute, embeddings, assets=None):
     tf.train.Checkpoint(**{attribute: variable}).write(prefix)
     # The `checkpoint` state file `tf.train.latest_checkpoint` reads; the
     # relative path keeps the run directory movable.
-    _atomic_write(
+    _atomic_io.write_atomically(
         os.path.join(directory, "checkpoint"),
         f'model_checkpoint_path: "{CHECKPOINT_PREFIX}"\n'
         f'all_model_checkpoint_paths: "{CHECKPOINT_PREFIX}"\n',
     )
     if assets is not None:
         # The same text `projector.visualize_embeddings` writes, but atomic.
-        _atomic_write(
+        _atomic_io.write_atomically(
             os.path.join(directory, CONFIG_FILENAME),
             text_format.MessageToString(config),
         )

@@ -1,4 +1,4 @@
-"""Summary writers shared by the callbacks.
+"""Summary writers, the chief and the global step, shared by the callbacks.
 
 Callbacks write below the run directory with the layout of
 `keras.callbacks.TensorBoard` (`train/`, `validation/`), so a run directory
@@ -10,6 +10,7 @@ once per worker process, and a multi-worker job must have exactly one writer.
 import json
 import os
 
+import keras
 import tensorflow as tf
 
 
@@ -37,6 +38,15 @@ def is_chief():
     if task_type == "worker" and "chief" not in cluster:
         return int(task.get("index", 0)) == 0
     return False
+
+
+def optimizer_steps(model):
+    """The training steps `model.optimizer` has taken (a host read), or None
+    when the model has no optimizer (a hand-written loop, for one)."""
+    iterations = getattr(getattr(model, "optimizer", None), "iterations", None)
+    if iterations is None:
+        return None
+    return int(keras.ops.convert_to_numpy(iterations))
 
 
 class RunWriters:

@@ -39,6 +39,31 @@ def check_positive_int(value, name, allow_none=False):
     return int(value)
 
 
+def check_int_at_least(value, name, minimum, alternative=""):
+    """Returns `value` if it is an int >= `minimum`.
+
+    `alternative` names what else the caller accepts, e.g. `"'epoch' or "`,
+    for the message.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        raise ValueError(
+            f"`{name}` must be {alternative}an integer >= {minimum}, "
+            f"received: {value!r}"
+        )
+    return int(value)
+
+
+def check_bool(value, name):
+    """Returns `value` if it is True or False (not merely truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be True or False, received: {value!r}")
+    return value
+
+
 def check_choice(value, name, allowed):
     """Returns `value` if it is one of `allowed`."""
     if value not in allowed:

@@ -1,8 +1,6 @@
 """Checkpoint: best top-k and last checkpoints, atomic writes, exact resume."""
 
-import contextlib
 import dataclasses
-import numbers
 import os
 import warnings
 
@@ -11,10 +9,13 @@ import keras
 from callbacks import _atomic_io
 from callbacks import _manifest
 from callbacks import _monitor
+from callbacks import _restore
 from callbacks._atomic_io import CheckpointWriteError
 from callbacks._manifest import CheckpointCorruptError
-from callbacks._summary import is_chief
+from callbacks._summary import is_chief, optimizer_steps
+from callbacks._validation import check_bool
 from callbacks._validation import check_choice
+from callbacks._validation import check_int_at_least
 from callbacks._validation import check_log_dir
 
 __all__ = [
@@ -136,17 +137,16 @@ class Checkpoint(keras.callbacks.Callback):
             )
         self.monitor = monitor
         self.mode = check_choice(mode, "mode", ("auto", "min", "max"))
-        self.save_top_k = _check_int(save_top_k, "save_top_k", 0)
-        self.keep_last = _check_int(keep_last, "keep_last", 1)
+        self.save_top_k = check_int_at_least(save_top_k, "save_top_k", 0)
+        self.keep_last = check_int_at_least(keep_last, "keep_last", 1)
         if save_freq != "epoch":
-            save_freq = _check_int(save_freq, "save_freq", 1, "'epoch' or ")
-        self.save_freq = save_freq
-        if not isinstance(save_weights_only, bool):
-            raise TypeError(
-                "`save_weights_only` must be True or False, received: "
-                f"{save_weights_only!r}"
+            save_freq = check_int_at_least(
+                save_freq, "save_freq", 1, "'epoch' or "
             )
-        self.save_weights_only = save_weights_only
+        self.save_freq = save_freq
+        self.save_weights_only = check_bool(
+            save_weights_only, "save_weights_only"
+        )
         self.best = None
         self._every = None if save_freq == "epoch" else save_freq
         self._begun = self._warned_missing = False
@@ -244,11 +244,8 @@ class Checkpoint(keras.callbacks.Callback):
         )
 
     def _global_step(self):
-        optimizer = getattr(self.model, "optimizer", None)
-        iterations = getattr(optimizer, "iterations", None)
-        if iterations is None:  # A hand-written loop without compile().
-            return self._steps
-        return int(keras.ops.convert_to_numpy(iterations))
+        steps = optimizer_steps(self.model)
+        return self._steps if steps is None else steps
 
     def restore(self, model=None):
         """Loads the newest valid checkpoint into `model`.
@@ -270,23 +267,10 @@ class Checkpoint(keras.callbacks.Callback):
         """
         self.wait()
         model = model if model is not None else self.model
-        if model is not None and not model.built:
-            raise ValueError(
-                "restore() needs a built model (call it on a batch or "
-                f"build() it first); received unbuilt {model.name!r}."
-            )
-        manifest = _manifest.read(self.directory)
-        if not manifest or not manifest["checkpoints"]:
+        newest = _restore.load_newest(self.directory, model)
+        if newest is None:
             return None
-        entries = manifest["checkpoints"]
-        if model is None and any(e["weights_only"] for e in entries):
-            raise ValueError(
-                "restore() needs `model` for weights-only checkpoints; "
-                f"received None for {self.directory!r}."
-            )
-        entry, loaded, faults = _manifest.newest_valid(
-            self.directory, manifest, lambda path: _load(model, path)
-        )
+        entry, loaded, faults = newest
         if faults:
             warnings.warn(
                 f"Checkpoint: skipped {len(faults)} newer checkpoint(s) in "
@@ -306,28 +290,3 @@ class Checkpoint(keras.callbacks.Callback):
         self._rejected = tuple(name for name, _ in faults)
         self.best = self._resume.best
         return self._resume
-
-
-def _load(model, path):
-    if model is None:
-        return keras.saving.load_model(path, safe_mode=True)
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and not optimizer.built:
-        strategy = getattr(model, "distribute_strategy", None)
-        with strategy.scope() if strategy else contextlib.nullcontext():
-            optimizer.build(model.trainable_variables)
-    model.load_weights(path)
-    return model
-
-
-def _check_int(value, name, minimum, alternative=""):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-    ):
-        raise ValueError(
-            f"`{name}` must be {alternative}an integer >= {minimum}, "
-            f"received: {value!r}"
-        )
-    return int(value)

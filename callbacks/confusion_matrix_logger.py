@@ -1,65 +1,18 @@
 """Confusion matrix and per-class precision and recall in TensorBoard."""
 
-import copy
 import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from callbacks import _confusion
+from callbacks import _copying
 from callbacks import _figures
 from callbacks._summary import RunWriters, is_chief
 from callbacks._validation import check_log_dir, check_names, check_positive_int
 
 __all__ = ["ConfusionMatrixLogger"]
-
-
-def class_labels(y):
-    """Integer class labels from sparse labels, shape (n,) or (n, 1), or
-    one-hot labels, shape (n, num_classes)."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        return np.argmax(y, axis=1)
-    if y.ndim == 2:
-        y = y[:, 0]
-    if y.ndim != 1 or y.dtype.kind not in "iuf":
-        raise ValueError(
-            "`validation_data` labels must be sparse class ids, shape (n,) "
-            "or (n, 1), or one-hot, shape (n, num_classes); received shape "
-            f"{y.shape} of dtype {y.dtype}"
-        )
-    labels = y.astype(np.int64)
-    invalid = (labels != y) | (labels < 0)
-    if np.any(invalid):
-        raise ValueError(
-            "`validation_data` sparse labels must be non-negative integers, "
-            f"received values such as {y[invalid][:3]}"
-        )
-    return labels
-
-
-def confusion_matrix(labels, predictions, num_classes):
-    """Counts, rows indexed by true class, columns by predicted class (the
-    layout of `tf.math.confusion_matrix`)."""
-    flat = np.asarray(labels) * num_classes + np.asarray(predictions)
-    counts = np.bincount(flat, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes)
-
-
-def precision_recall(matrix):
-    """Per-class precision and recall of a confusion matrix.
-
-    A class never predicted has precision 0, a class absent from the labels
-    has recall 0 (rather than NaN, which would break the TensorBoard curves).
-    """
-    correct = np.diag(matrix).astype(np.float64)
-    predicted = matrix.sum(axis=0)
-    actual = matrix.sum(axis=1)
-    precision = np.divide(correct, predicted, out=np.zeros_like(correct),
-                          where=predicted > 0)
-    recall = np.divide(correct, actual, out=np.zeros_like(correct),
-                       where=actual > 0)
-    return precision, recall
 
 
 class ConfusionMatrixLogger(keras.callbacks.Callback):
@@ -148,15 +101,8 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
         self._disabled = False
 
     def __deepcopy__(self, memo):
-        clone = self.__class__.__new__(self.__class__)
-        memo[id(self)] = clone
-        for key, value in self.__dict__.items():
-            if key in self._PER_FIT:
-                value = None
-            elif key not in self._SHARED:
-                value = copy.deepcopy(value, memo)
-            clone.__dict__[key] = value
-        return clone
+        fresh = dict.fromkeys(self._PER_FIT)
+        return _copying.copy_configuration(self, memo, fresh, self._SHARED)
 
     def _set_validation_data(self, data):
         """Stores the data; returns the number of classes if one-hot."""
@@ -196,7 +142,7 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
                 f"inputs and labels, received {samples} inputs and "
                 f"{num_labels} labels"
             )
-        self._x, self._labels = x, class_labels(y)
+        self._x, self._labels = x, _confusion.class_labels(y)
         return y.shape[1] if y.ndim == 2 and y.shape[1] > 1 else None
 
     def _check_num_classes(self, num_classes, labels, raise_error=False):
@@ -273,7 +219,7 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
         """Yields `(x, labels)` batches of the validation data."""
         if self._dataset is not None:
             for batch in self._dataset:
-                yield batch[0], class_labels(batch[1])
+                yield batch[0], _confusion.class_labels(batch[1])
             return
         for start in range(0, len(self._labels), self.batch_size):
             end = start + self.batch_size
@@ -308,17 +254,17 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
         labels = np.concatenate(labels)
         if not self._check_num_classes(num_classes, labels):
             return None
-        return confusion_matrix(labels, np.concatenate(predictions),
-                                num_classes)
+        return _confusion.confusion_matrix(
+            labels, np.concatenate(predictions), num_classes)
 
     def _write(self, matrix, step):
         """Runs on the worker thread."""
         names = self.class_names or [str(k) for k in range(len(matrix))]
-        precision, recall = precision_recall(matrix)
+        precision, recall = _confusion.precision_recall(matrix)
         image = self._figure.image(
             tuple(names),
-            lambda: _figures.confusion_matrix_axes(names, dpi=self.dpi),
-            lambda figure: _figures.fill_confusion_matrix(figure, matrix),
+            lambda: _confusion.confusion_matrix_axes(names, dpi=self.dpi),
+            lambda figure: _confusion.fill_confusion_matrix(figure, matrix),
         )
         with self._writers.writer("validation").as_default():
             tf.summary.image("confusion_matrix", image, step=step)

@@ -126,10 +126,7 @@ class EmbeddingProjector(keras.callbacks.Callback):
         )
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"`seed` must be an integer, received: {seed!r}")
-        if not isinstance(sprite, bool):
-            raise TypeError(
-                f"`sprite` must be True or False, received: {sprite!r}"
-            )
+        _validation.check_bool(sprite, "sprite")
         self.layer = _check_layer(layer)
         data = np.asarray(data)
         if data.ndim < 1 or len(data) == 0:

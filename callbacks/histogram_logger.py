@@ -1,11 +1,11 @@
 """`HistogramLogger`: weight, gradient and activation histograms."""
 
-import copy
 import warnings
 
 import keras
 
 from callbacks import _activations
+from callbacks import _copying
 from callbacks import _gradient_capture
 from callbacks import _histograms
 from callbacks import _summary
@@ -119,26 +119,15 @@ class HistogramLogger(keras.callbacks.Callback):
         self.batch_freq = _validation.check_positive_int(
             batch_freq, "batch_freq", allow_none=True
         )
-        flags = dict(
-            weights=weights,
-            gradients=gradients,
-            update_ratios=update_ratios,
-            activations=activations,
-        )
+        flags = dict(weights=weights, gradients=gradients,
+                     update_ratios=update_ratios, activations=activations)
         for name, value in flags.items():
-            if not isinstance(value, bool):
-                raise TypeError(
-                    f"`{name}` must be True or False, received: {value!r}"
-                )
+            setattr(self, name, _validation.check_bool(value, name))
         if not any(flags.values()):
             raise ValueError(
                 "At least one of `weights`, `gradients`, `update_ratios` or "
                 "`activations` must be True, received all False"
             )
-        self.weights = weights
-        self.gradients = gradients
-        self.update_ratios = update_ratios
-        self.activations = activations
         self.layer_names = _validation.check_names(layers, "layers")
         self.sample_size = _validation.check_positive_int(
             sample_size, "sample_size"
@@ -167,14 +156,8 @@ class HistogramLogger(keras.callbacks.Callback):
     def __deepcopy__(self, memo):
         # Keras Tuner deep-copies callbacks for each trial: copy the
         # configuration, not the model, hooks and writers of a past run.
-        clone = object.__new__(type(self))
-        memo[id(self)] = clone
-        runtime = self._fresh_runtime_state()
-        for name, value in self.__dict__.items():
-            if name not in runtime:
-                clone.__dict__[name] = copy.deepcopy(value, memo)
-        clone.__dict__.update(runtime)
-        return clone
+        fresh = self._fresh_runtime_state()
+        return _copying.copy_configuration(self, memo, fresh)
 
     def set_model(self, model):
         super().set_model(model)
@@ -187,20 +170,17 @@ class HistogramLogger(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._writers.close()
         self._attach(warn=True)
-        model = self.model
-        train_function = getattr(model, "train_function", None)
-        if self._capture is not None and train_function is not None:
-            if train_function is self._stale_train_function:
-                model.make_train_function(force=True)
         if self._capture is not None:
+            train_function = getattr(self.model, "train_function", None)
+            stale = train_function is self._stale_train_function
+            if train_function is not None and stale:
+                self.model.make_train_function(force=True)
             steps = self._capture.steps_taken()
             self._steps_at_last_log = {"": steps, "batch_": steps}
-        optimizer = getattr(model, "optimizer", None)
-        if self.batch_freq and hasattr(optimizer, "iterations"):
+        if self.batch_freq:
             # Batch-level steps continue over `fit` calls, like the optimizer.
-            self._global_batch = int(keras.ops.convert_to_numpy(
-                optimizer.iterations
-            ))
+            steps = _summary.optimizer_steps(self.model)
+            self._global_batch = self._global_batch if steps is None else steps
         if self.activations and self.sample is None:
             self._warn_once(
                 "sample",
@@ -235,13 +215,10 @@ class HistogramLogger(keras.callbacks.Callback):
     def _attach(self, warn):
         if not (self.gradients or self.update_ratios):
             return
-        capture = _gradient_capture.capture_for(
+        self._capture = _gradient_capture.capture_for(
             self.model, self._capture, self.update_ratios
         )
-        if self._capture is not None and capture is not self._capture:
-            _gradient_capture.release(self.model, self._capture)
-        self._capture = capture
-        if capture is None and warn:
+        if self._capture is None and warn:
             self._warn_once(
                 "optimizer",
                 "HistogramLogger: the model has no optimizer, so gradients "
@@ -304,9 +281,8 @@ class HistogramLogger(keras.callbacks.Callback):
 
     def _write_activations(self, prefix):
         try:
-            outputs = _activations.layer_outputs(
-                self.model, self._layers, self.sample
-            )
+            outputs = _activations.layer_outputs(self.model, self._layers,
+                                                 self.sample)
         except Exception as error:  # Never stop training for a summary.
             self._warn_once(
                 "activations",

@@ -1,6 +1,5 @@
 """Training curves as a matplotlib figure, in TensorBoard and as files."""
 
-import collections.abc
 import numbers
 import os
 import warnings
@@ -10,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from callbacks import _figures
+from callbacks import _history
 from callbacks._summary import RunWriters, is_chief
 from callbacks._validation import (
     check_choice,
@@ -22,7 +22,6 @@ __all__ = ["HistoryPlotter", "plot_history"]
 
 _LOG_SCALES = ("auto", True, False)
 _FORMATS = ("png", "svg", "pdf")
-_VALIDATION_PREFIX = "val_"
 
 
 def plot_history(history, metrics=None, epochs=None, log_scale="auto",
@@ -69,79 +68,8 @@ def plot_history(history, metrics=None, epochs=None, log_scale="auto",
     """
     check_choice(log_scale, "log_scale", _LOG_SCALES)
     check_positive_int(dpi, "dpi")
-    series, epochs = history_series(history, metrics, epochs)
-    return _figures.history_figure(series, epochs, log_scale, title, dpi)
-
-
-def history_series(history, metrics=None, epochs=None):
-    """Checks the arguments of `plot_history`; returns `(series, epochs)`.
-
-    `series` maps each selected metric name to its `(train, validation)`
-    float arrays (None when absent), padded with NaN to the length of
-    `epochs`.
-    """
-    if isinstance(history, keras.callbacks.History):
-        if epochs is None:
-            epochs = history.epoch
-        history = history.history
-    if not isinstance(history, collections.abc.Mapping):
-        raise TypeError(
-            "`history` must be a dict of per-epoch values or a "
-            f"keras.callbacks.History, received: {history!r}"
-        )
-    values = {key: _as_series(key, series) for key, series in history.items()}
-    length = max((len(series) for series in values.values()), default=0)
-    if length == 0:
-        raise ValueError(
-            f"`history` must hold at least one value, received: {history!r}"
-        )
-    epochs = np.arange(length) if epochs is None else np.asarray(epochs)
-    if epochs.ndim != 1 or len(epochs) < length:
-        raise ValueError(
-            f"`epochs` must be a 1-D sequence of at least {length} epoch "
-            f"numbers (the longest series), received: {epochs!r}"
-        )
-    available = metric_names(values)
-    selected = available if metrics is None else check_names(metrics, "metrics")
-    unknown = [name for name in selected if name not in available]
-    if unknown:
-        raise ValueError(
-            f"`metrics` names metrics not in `history`: {unknown}. "
-            f"Available: {available}"
-        )
-
-    def padded(key):
-        if key not in values:
-            return None
-        return np.pad(values[key], (0, length - len(values[key])),
-                      constant_values=np.nan)
-
-    series = {
-        name: (padded(name), padded(_VALIDATION_PREFIX + name))
-        for name in selected
-    }
-    return series, epochs[:length]
-
-
-def metric_names(history):
-    """Metric names of a history dict, without `val_`, the loss first."""
-    names = {}
-    for key in history:
-        if key.startswith(_VALIDATION_PREFIX):
-            key = key[len(_VALIDATION_PREFIX):]
-        if key:
-            names[key] = None
-    return sorted(names, key=lambda name: name != "loss")
-
-
-def _as_series(key, series):
-    try:
-        return np.asarray(series, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"`history[{key!r}]` must be a sequence of numbers, "
-            f"received: {series!r}"
-        ) from None
+    series, epochs = _history.history_series(history, metrics, epochs)
+    return _history.history_figure(series, epochs, log_scale, title, dpi)
 
 
 class HistoryPlotter(keras.callbacks.Callback):
@@ -264,12 +192,12 @@ class HistoryPlotter(keras.callbacks.Callback):
 
     def _write_image(self, history, epochs, metrics, step):
         """Runs on the worker thread."""
-        series, epochs = history_series(history, metrics, epochs)
-        layout = _figures.history_layout(series, self.log_scale)
+        series, epochs = _history.history_series(history, metrics, epochs)
+        layout = _history.history_layout(series, self.log_scale)
         image = self._figure.image(
             layout,
-            lambda: _figures.history_axes(layout, dpi=self.dpi),
-            lambda figure: _figures.fill_history(figure, series, epochs),
+            lambda: _history.history_axes(layout, dpi=self.dpi),
+            lambda figure: _history.fill_history(figure, series, epochs),
         )
         with self._writers.writer("train").as_default():
             tf.summary.image("history", image, step=step)
@@ -289,7 +217,7 @@ class HistoryPlotter(keras.callbacks.Callback):
 
     def _metrics_to_plot(self):
         """The metrics to draw; warns once about requested ones not logged."""
-        available = metric_names(self.history)
+        available = _history.metric_names(self.history)
         if self.metrics is None:
             return available
         metrics = [name for name in self.metrics if name in available]

@@ -76,12 +76,7 @@ class ModelInfoLogger(keras.callbacks.Callback):
         super().__init__()
         self.log_dir = _validation.check_log_dir(log_dir)
         self.input_shape = _check_input_shape(input_shape)
-        if not isinstance(write_graph, bool):
-            raise TypeError(
-                "`write_graph` must be True or False, received: "
-                f"{write_graph!r}"
-            )
-        self.write_graph = write_graph
+        self.write_graph = _validation.check_bool(write_graph, "write_graph")
         self._writers = _summary.RunWriters(self.log_dir)
         self._described = []
         self._pending = False

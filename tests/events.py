@@ -1,5 +1,8 @@
 """Reads TensorBoard event files back with TensorBoard's own reader."""
 
+import glob
+import os
+
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.compat.proto import types_pb2
 
@@ -47,3 +50,69 @@ def _scalar(proto):
     import tensorflow as tf
 
     return tf.make_ndarray(proto)
+
+
+def images(run_dir):
+    """{tag: [(step, decoded image array), ...]} of the images of `run_dir`."""
+    import tensorflow as tf
+
+    accumulator = load(run_dir)
+    found = {}
+    for tag in accumulator.Tags()["tensors"]:
+        if accumulator.SummaryMetadata(tag).plugin_data.plugin_name != "images":
+            continue
+        found[tag] = [
+            (event.step, tf.io.decode_png(
+                tf.make_ndarray(event.tensor_proto)[2]).numpy())
+            for event in accumulator.Tensors(tag)
+        ]
+    return found
+
+
+def summary_rows(run_dir):
+    """(event file, tag, step, value) of every summary in `run_dir`.
+
+    Read file by file (in name order, so in order of creation) with
+    `tf.compat.v1.train.summary_iterator`, so that a test can tell which
+    event file, i.e. which `fit`, wrote what.
+    """
+    import tensorflow as tf
+
+    rows = []
+    for path in _event_files(run_dir):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                rows.append(
+                    (path, value.tag, event.step, tf.make_ndarray(value.tensor))
+                )
+    return rows
+
+
+def graph_defs(run_dir):
+    """The `GraphDef`s written in the event files of `run_dir`."""
+    import tensorflow as tf
+
+    return [
+        tf.compat.v1.GraphDef.FromString(event.graph_def)
+        for path in _event_files(run_dir)
+        for event in tf.compat.v1.train.summary_iterator(path)
+        if event.graph_def
+    ]
+
+
+def _event_files(run_dir):
+    return sorted(glob.glob(os.path.join(run_dir, "events.out.tfevents.*")))
+
+
+def plugin_context(logdir):
+    """A plugin's `TBContext` over the runs below `logdir`, as `tensorboard
+    --logdir` serves them."""
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.backend.event_processing import plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    return base_plugin.TBContext(logdir=str(logdir), data_provider=provider)

@@ -11,13 +11,16 @@ import sys
 import time
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import keras
-import keras_tuner
 import numpy as np
 import pytest
-import tensorflow as tf
+from helpers import (
+    apply_with,
+    mirrored_strategy,
+    own_warnings,
+    tape_step,
+    tuner_search,
+)
 
 from callbacks import _atomic_io
 from callbacks import _manifest
@@ -25,16 +28,6 @@ from callbacks import _monitor
 from callbacks.checkpoint import Checkpoint
 from callbacks.checkpoint import CheckpointCorruptError
 from callbacks.checkpoint import CheckpointWriteError
-
-# Two logical CPUs for MirroredStrategy; only possible before TensorFlow
-# initializes its devices, so it may fail if another module ran first.
-try:
-    tf.config.set_logical_device_configuration(
-        tf.config.list_physical_devices("CPU")[0],
-        [tf.config.LogicalDeviceConfiguration()] * 2,
-    )
-except RuntimeError:
-    pass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.timeout(60)
@@ -253,7 +246,7 @@ def test_missing_monitor_warns_once_and_keeps_last(tmp_path):
     checkpoint = Checkpoint(tmp_path)
     with pytest.warns(UserWarning) as record:
         model.fit(*make_data(), epochs=2, verbose=0, callbacks=[checkpoint])
-    messages = [str(w.message) for w in record if "Checkpoint" in str(w.message)]
+    messages = own_warnings(record, "Checkpoint")
     assert messages == [
         "Checkpoint: monitor 'val_loss' is not in the logs (available: "
         "['loss', 'mae']); checkpoints are kept as 'last' only."
@@ -330,12 +323,12 @@ def test_corrupt_newest_falls_back_to_previous(tmp_path, how, fault):
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         state = resumed.restore(fresh)
-    record = [w for w in record if "Checkpoint" in str(w.message)]
-    assert len(record) == 1
+    messages = own_warnings(record, "Checkpoint")
+    assert len(messages) == 1
     assert re.search(
         f"skipped 1 newer checkpoint\\(s\\) in {re.escape(repr(str(tmp_path)))} "
         f"\\({re.escape(newest)}: {fault}\\); restored 'epoch=0002",
-        str(record[0].message),
+        messages[0],
     )
     assert (state.initial_epoch, state.best) == (2, 0.4)
     assert all(np.all(w == 2.0) for w in weights_of(fresh))
@@ -494,17 +487,15 @@ def test_mid_epoch_saves_and_resume_in_a_custom_loop(tmp_path):
     batches = [(x[i : i + 8], y[i : i + 8]) for i in range(0, 32, 8)]
 
     def run(model, checkpoint, epochs, first_epoch=0, skip=0, stop_after=None):
-        optimizer = keras.optimizers.SGD(0.01)
+        step = tape_step(model, apply_with(keras.optimizers.SGD(0.01), model),
+                         lambda y, outputs: keras.ops.mean((outputs - y) ** 2))
         callbacks = keras.callbacks.CallbackList([checkpoint], model=model)
         callbacks.on_train_begin()
         for epoch in range(first_epoch, epochs):
             callbacks.on_epoch_begin(epoch)
             for index, (xb, yb) in enumerate(batches[skip:]):
                 callbacks.on_train_batch_begin(index)
-                with tf.GradientTape() as tape:
-                    loss = keras.ops.mean((model(xb) - yb) ** 2)
-                grads = tape.gradient(loss, model.trainable_variables)
-                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+                loss = step(xb, yb)
                 callbacks.on_train_batch_end(index, {"loss": float(loss)})
                 if stop_after == (epoch, index):
                     checkpoint.wait()
@@ -536,10 +527,7 @@ def test_mid_epoch_saves_and_resume_in_a_custom_loop(tmp_path):
 
 
 def test_mirrored_strategy_has_one_writer(tmp_path):
-    devices = tf.config.list_logical_devices("CPU")
-    if len(devices) < 2:
-        pytest.skip("TensorFlow initialised before two logical CPUs could be set")
-    strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    strategy = mirrored_strategy()
     with strategy.scope():
         model = make_model()
     checkpoint = Checkpoint(tmp_path, monitor="loss", save_top_k=5)
@@ -564,14 +552,11 @@ def test_keras_tuner_search(tmp_path):
         model.compile(optimizer="adam", loss="mse")
         return model
 
-    tuner = keras_tuner.RandomSearch(
-        build, objective="val_loss", max_trials=2, seed=1,
-        directory=tmp_path / "tuner", project_name="search", overwrite=True,
-    )
     x, y = make_data()
-    tuner.search(
-        x, y, validation_split=0.25, epochs=1, verbose=0,
-        callbacks=[Checkpoint(tmp_path / "ckpt", save_top_k=5)],
+    tuner_search(
+        tmp_path / "tuner", build, x, y,
+        Checkpoint(tmp_path / "ckpt", save_top_k=5),
+        objective="val_loss", validation_split=0.25,
     )
     manifest = assert_valid(tmp_path / "ckpt", load=True)
     assert [e["seq"] for e in manifest["checkpoints"]] == [1, 2]

@@ -1,22 +1,23 @@
+"""Tests for `callbacks.confusion_matrix_logger.ConfusionMatrixLogger`."""
+
 import os
 import warnings
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from events import scalars
-from test_history_plotter import (
-    TWO_CPUS,
-    gradient_tape_loop,
-    images,
+from events import images, scalars
+from helpers import (
+    assert_warned_once,
+    mirrored_strategy,
     tiny_classifier,
+    tiny_classifier_build,
+    train_with_callback_list,
     tuner_search,
 )
 
-from callbacks import _figures
+from callbacks import _confusion
 from callbacks.confusion_matrix_logger import ConfusionMatrixLogger
 
 NAMES = ["low", "mid", "high"]
@@ -65,7 +66,7 @@ def assert_scores(run_dir, steps, expected):
 
 
 def image_shape(num_classes, names):
-    figure = _figures.confusion_matrix_figure(
+    figure = _confusion.confusion_matrix_figure(
         np.zeros((num_classes, num_classes), int), names)
     width, height = figure.get_size_inches() * figure.dpi
     return (int(height), int(width), 4)
@@ -122,10 +123,10 @@ def test_class_never_predicted_has_precision_zero(tmp_path):
 def test_gradient_tape_loop_with_callback_list(tmp_path):
     model, x, y = tiny_classifier()
     recorder = ScoreRecorder(x, y)
-    gradient_tape_loop(model, x, y, [
+    train_with_callback_list(model, [
         ConfusionMatrixLogger(str(tmp_path), (x, y), class_names=NAMES),
         recorder,
-    ], epochs=2)
+    ], x, y, batch_size=16, validate=True)
     run = os.path.join(str(tmp_path), "validation")
     assert [s for s, _ in images(run)["confusion_matrix"]] == [0, 1]
     assert_scores(run, [0, 1], recorder.scores)
@@ -146,18 +147,16 @@ def test_keras_tuner_search_with_a_dataset(tmp_path):
     log_dir = str(tmp_path / "run")
     _, x, y = tiny_classifier()
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    tuner_search(tmp_path / "tuner",
-                 ConfusionMatrixLogger(log_dir, dataset, class_names=NAMES))
+    tuner_search(tmp_path / "tuner", tiny_classifier_build, x, y,
+                 ConfusionMatrixLogger(log_dir, dataset, class_names=NAMES),
+                 max_trials=1, epochs=2)
     run = os.path.join(log_dir, "validation")
     assert [s for s, _ in images(run)["confusion_matrix"]] == [0, 1]
     assert set(scalars(run)) == TAGS - {"confusion_matrix"}
 
 
-@pytest.mark.skipif(not TWO_CPUS, reason="two logical CPUs could not be "
-                    "configured: TensorFlow was initialized earlier")
 def test_mirrored_strategy_writes_each_step_once(tmp_path):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
+    with mirrored_strategy().scope():
         model, x, y = tiny_classifier()
     logger = ConfusionMatrixLogger(str(tmp_path), (x[:21], y[:21]),
                                    class_names=NAMES, batch_size=8)
@@ -185,10 +184,7 @@ def fit_expecting_one_warning(logger, model, x, y, match):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(x, y, epochs=2, verbose=0, callbacks=[logger])
-    mine = [str(w.message) for w in caught
-            if "ConfusionMatrixLogger" in str(w.message)]
-    assert len(mine) == 1, mine
-    assert match in mine[0]
+    assert_warned_once(caught, "ConfusionMatrixLogger", match)
 
 
 def test_one_output_unit_warns_once_and_logs_nothing(tmp_path):

@@ -1,48 +1,38 @@
+"""Tests for `callbacks.embedding_projector.EmbeddingProjector`."""
+
 import glob
 import json
 import math
 import os
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import keras
-import keras_tuner
 import numpy as np
 import pytest
 import tensorflow as tf
+from events import plugin_context
 from google.protobuf import text_format
-from tensorboard.backend.event_processing import data_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.plugins import base_plugin
+from helpers import (
+    DenseClassifier,
+    apply_with,
+    image_data,
+    image_search_build,
+    mirrored_strategy,
+    tape_step,
+    train_with_callback_list,
+    tuner_search,
+)
 from tensorboard.plugins.projector import ProjectorConfig
 from tensorboard.plugins.projector import projector_plugin
 from werkzeug import test as werkzeug_test
 
 from callbacks.embedding_projector import EmbeddingProjector
 
-# Two logical CPUs for MirroredStrategy; only possible before TensorFlow
-# initializes its devices, so it may fail if another module ran first.
-try:
-    tf.config.set_logical_device_configuration(
-        tf.config.list_physical_devices("CPU")[0],
-        [tf.config.LogicalDeviceConfiguration()] * 2,
-    )
-except RuntimeError:
-    pass
-
 CHECKPOINT_FILES = {
     "checkpoint", "embeddings.index", "embeddings.data-00000-of-00001",
 }
 ASSETS = CHECKPOINT_FILES | {"projector_config.pbtxt", "metadata.tsv"}
 CLASS_NAMES = ["zero", "one", "two"]
-
-
-def make_data(n=40):
-    rng = np.random.default_rng(0)
-    x = rng.random((n, 8, 8)).astype("float32")
-    y = rng.integers(0, 3, size=n)
-    return x, y
 
 
 def sequential():
@@ -64,15 +54,8 @@ def functional():
     return keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
 
 
-class Subclassed(keras.Model):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.flat = keras.layers.Flatten(name="flat")
-        self.hidden = keras.layers.Dense(5, activation="relu", name="hidden")
-        self.head = keras.layers.Dense(3, name="head")
-
-    def call(self, inputs, training=False):
-        return self.head(self.hidden(self.flat(inputs)))
+def subclassed():
+    return DenseClassifier(units=5, name="sub")
 
 
 def compiled(model):
@@ -122,7 +105,7 @@ def hidden_of(model, x):
 
 def test_sequential_images_default_layer_with_sprite(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
+    x, y = image_data(40)
     model = compiled(sequential())
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
         EmbeddingProjector(tmp_path, x, labels=y, sample_size=10,
@@ -168,21 +151,13 @@ def _plugin_get(client, route, **params):
 
 def test_projector_plugin_loads_the_run(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
+    x, y = image_data(40)
     model = compiled(sequential())
     run_dir = tmp_path / "run"
     model.fit(x, y, epochs=1, verbose=0,
               callbacks=[EmbeddingProjector(run_dir, x, y, sample_size=12)])
     for logdir in (run_dir, tmp_path):  # run dir or experiment dir
-        multiplexer = plugin_event_multiplexer.EventMultiplexer()
-        multiplexer.AddRunsFromDirectory(str(logdir))
-        multiplexer.Reload()
-        plugin = projector_plugin.ProjectorPlugin(base_plugin.TBContext(
-            logdir=str(logdir),
-            data_provider=data_provider.MultiplexerDataProvider(
-                multiplexer, str(logdir)
-            ),
-        ))
+        plugin = projector_plugin.ProjectorPlugin(plugin_context(logdir))
         apps = plugin.get_plugin_apps()
         client = werkzeug_test.Client(lambda env, start: apps[
             env["PATH_INFO"]](env, start))
@@ -204,7 +179,7 @@ def test_projector_plugin_loads_the_run(tmp_path):
 
 def test_functional_named_layer(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
+    x, y = image_data(40)
     model = compiled(functional())
     model.fit(x, y, epochs=1, verbose=0, callbacks=[
         EmbeddingProjector(tmp_path, x, layer="hidden", sample_size=7,
@@ -231,8 +206,8 @@ def test_functional_named_layer(tmp_path):
 )
 def test_subclassed_model(tmp_path, layer):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
-    model = compiled(Subclassed(name="sub"))
+    x, y = image_data(40)
+    model = compiled(subclassed())
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[
         EmbeddingProjector(tmp_path, x, y, layer=layer, sample_size=9),
     ])
@@ -245,8 +220,8 @@ def test_subclassed_model(tmp_path, layer):
 
 def test_freq_writes_during_training_and_not_again_at_the_end(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
-    model = compiled(Subclassed(name="sub"))
+    x, y = image_data(40)
+    model = compiled(subclassed())
     seen = []
 
     class Probe(keras.callbacks.Callback):
@@ -274,7 +249,7 @@ def test_freq_writes_during_training_and_not_again_at_the_end(tmp_path):
 
 def test_two_fits_rewrite_the_same_consistent_files(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
+    x, y = image_data(40)
     model = compiled(sequential())
     projector = EmbeddingProjector(tmp_path, x, y, sample_size=10)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[projector])
@@ -316,7 +291,7 @@ def test_too_large_sprite_warns_and_is_skipped():
 
 def test_model_without_weights_warns_once_and_does_not_crash(tmp_path):
     model = keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten()])
-    x, _ = make_data(4)
+    x, _ = image_data(4)
     projector = EmbeddingProjector(tmp_path, x, sprite=False, freq=1)
     callbacks = keras.callbacks.CallbackList([projector], model=model)
     with pytest.warns(UserWarning, match="has no layer with weights") as w:
@@ -331,25 +306,11 @@ def test_model_without_weights_warns_once_and_does_not_crash(tmp_path):
 
 def test_custom_training_loop(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data(16)
-    model = Subclassed(name="sub")
-    optimizer = keras.optimizers.SGD()
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    x, y = image_data(16)
+    model = subclassed()
     projector = EmbeddingProjector(tmp_path, x, y, layer="hidden")
-    callbacks = keras.callbacks.CallbackList([projector], model=model)
-    callbacks.on_train_begin()
-    for epoch in range(2):
-        callbacks.on_epoch_begin(epoch)
-        for batch in range(2):
-            callbacks.on_train_batch_begin(batch)
-            xb, yb = x[batch * 8:(batch + 1) * 8], y[batch * 8:(batch + 1) * 8]
-            with tf.GradientTape() as tape:
-                loss = loss_fn(yb, model(xb, training=True))
-            grads = tape.gradient(loss, model.trainable_weights)
-            optimizer.apply_gradients(zip(grads, model.trainable_weights))
-            callbacks.on_train_batch_end(batch, {"loss": float(loss)})
-        callbacks.on_epoch_end(epoch, {"loss": float(loss)})
-    callbacks.on_train_end()
+    step = tape_step(model, apply_with(keras.optimizers.SGD(), model))
+    train_with_callback_list(model, [projector], x, y, step)
     assert projector_files(tmp_path) == ASSETS | {"sprite.png"}
     assert list(sample_indices(tmp_path)) == list(range(16))
     np.testing.assert_allclose(
@@ -358,22 +319,10 @@ def test_custom_training_loop(tmp_path):
 
 
 def test_keras_tuner_search(tmp_path):
-    x, y = make_data()
-
-    def build(hp):
-        return compiled(keras.Sequential([
-            keras.Input((8, 8)), keras.layers.Flatten(),
-            keras.layers.Dense(hp.Int("units", 2, 16), name="hidden"),
-            keras.layers.Dense(3, name="head"),
-        ]))
-
-    tuner = keras_tuner.RandomSearch(
-        build, objective="loss", max_trials=2, directory=tmp_path / "search",
-        project_name="p", seed=1,
-    )
+    x, y = image_data(40)
     run = tmp_path / "run"
-    tuner.search(x, y, epochs=1, verbose=0,
-                 callbacks=[EmbeddingProjector(run, x, y, sample_size=8)])
+    tuner = tuner_search(tmp_path / "search", image_search_build(compiled),
+                         x, y, EmbeddingProjector(run, x, y, sample_size=8))
     assert len(tuner.oracle.trials) == 2
     assert projector_files(run) == ASSETS | {"sprite.png"}
     # The files describe the last trial's model, whatever its width.
@@ -381,22 +330,11 @@ def test_keras_tuner_search(tmp_path):
     assert read_embeddings(run).shape == (8, last.hyperparameters["units"])
 
 
-@pytest.mark.skipif(
-    len(tf.config.list_logical_devices("CPU")) < 2,
-    reason="TensorFlow initialized its devices before two logical CPUs "
-    "could be configured",
-)
 def test_mirrored_strategy(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
-    # Collective all-reduce keys clash between strategies created in one
-    # process (other test modules make theirs); reduce to one device instead.
-    strategy = tf.distribute.MirroredStrategy(
-        ["/cpu:0", "/cpu:1"],
-        cross_device_ops=tf.distribute.ReductionToOneDevice(),
-    )
-    with strategy.scope():
-        model = compiled(Subclassed(name="sub"))
+    x, y = image_data(40)
+    with mirrored_strategy().scope():
+        model = compiled(subclassed())
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[
         EmbeddingProjector(tmp_path, x, y, sample_size=10, freq=1),
     ])
@@ -409,7 +347,7 @@ def test_mirrored_strategy(tmp_path):
 
 
 def test_unknown_layer_name_lists_the_layers(tmp_path):
-    x, y = make_data()
+    x, y = image_data(40)
     model = compiled(sequential())
     with pytest.raises(ValueError, match=(
         "`layer` must name a layer of model 'seq', received: 'nope'. "
@@ -449,7 +387,7 @@ def test_unknown_layer_name_lists_the_layers(tmp_path):
     ],
 )
 def test_invalid_arguments(tmp_path, kwargs, error, match):
-    x, y = make_data()
+    x, y = image_data(40)
     kwargs = {"log_dir": tmp_path, "data": x, "labels": y, **kwargs}
     with pytest.raises(error, match=match):
         EmbeddingProjector(**kwargs)
@@ -457,7 +395,7 @@ def test_invalid_arguments(tmp_path, kwargs, error, match):
 
 
 def test_one_hot_labels_and_sample_size_larger_than_data(tmp_path):
-    x, y = make_data(6)
+    x, y = image_data(6)
     projector = EmbeddingProjector(
         tmp_path, x, keras.utils.to_categorical(y, 3), sample_size=100
     )

@@ -1,30 +1,27 @@
 """Tests for `callbacks.histogram_logger.HistogramLogger`."""
 
 import copy
-import glob
 import os
 import warnings
 
+import keras
+import numpy as np
+import pytest
 import tensorflow as tf
+from events import summary_rows
+from helpers import (
+    apply_with,
+    assert_warned_once,
+    mirrored_strategy,
+    own_warnings,
+    sparse_logits_loss,
+    tape_step,
+    train_with_callback_list,
+    tuner_search,
+)
+from tensorboard.plugins.histogram import summary_v2
 
-# Two logical CPUs for the MirroredStrategy test; this must run before
-# TensorFlow initialises its devices.
-try:
-    tf.config.set_logical_device_configuration(
-        tf.config.list_physical_devices("CPU")[0],
-        [tf.config.LogicalDeviceConfiguration()] * 2,
-    )
-    _TWO_CPUS = None
-except RuntimeError as error:
-    _TWO_CPUS = f"devices were initialised before this module: {error}"
-
-import keras  # noqa: E402
-import keras_tuner  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from tensorboard.plugins.histogram import summary_v2  # noqa: E402
-
-from callbacks.histogram_logger import HistogramLogger  # noqa: E402
+from callbacks.histogram_logger import HistogramLogger
 
 CNN_VARIABLES = ["conv/kernel", "conv/bias", "logits/kernel", "logits/bias"]
 CNN_TAGS = (
@@ -37,15 +34,7 @@ CNN_TAGS = (
 
 def _events(run_dir):
     """(file, tag, step, value) for every summary under `<run_dir>/train`."""
-    rows = []
-    pattern = os.path.join(run_dir, "train", "events.out.tfevents.*")
-    for path in sorted(glob.glob(pattern)):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                rows.append(
-                    (path, value.tag, event.step, tf.make_ndarray(value.tensor))
-                )
-    return rows
+    return summary_rows(os.path.join(run_dir, "train"))
 
 
 def _steps(rows):
@@ -86,16 +75,9 @@ def _cnn(lr=0.1, compile_model=True, jit_compile=False):
     return model
 
 
-def _loss(model, x, y):
-    logits = model(x, training=True)
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
-        y, logits
-    )
-
-
 def _tape_gradients(model, x, y):
     with tf.GradientTape() as tape:
-        loss = _loss(model, x, y)
+        loss = sparse_logits_loss(y, model(x, training=True))
     grads = tape.gradient(loss, model.trainable_variables)
     return {v.path: g.numpy() for v, g in zip(model.trainable_variables, grads)}
 
@@ -118,45 +100,6 @@ def _assert_histogram_of(histogram, values):
     )
 
 
-def _own_warnings(record):
-    messages = [str(w.message) for w in record]
-    return [m for m in messages if m.startswith("HistogramLogger")]
-
-
-def _assert_warned_once(record, text):
-    messages = _own_warnings(record)
-    assert len(messages) == 1, messages
-    assert text in messages[0]
-
-
-def _tape_step(model, update):
-    """A training step that computes gradients and calls `update(grads)`."""
-
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = _loss(model, xb, yb)
-        update(tape.gradient(loss, model.trainable_variables))
-        return loss
-
-    return step
-
-
-def _train_with_callback_list(model, callback, step_fn, x, y, epochs=2):
-    """A hand-written loop driven by `keras.callbacks.CallbackList`."""
-    callbacks = keras.callbacks.CallbackList([callback], model=model)
-    callbacks.on_train_begin()
-    for epoch in range(epochs):
-        callbacks.on_epoch_begin(epoch)
-        for batch in range(2):
-            rows = slice(batch * 8, (batch + 1) * 8)
-            xb, yb = x[rows], y[rows]
-            callbacks.on_train_batch_begin(batch)
-            loss = step_fn(xb, yb)
-            callbacks.on_train_batch_end(batch, {"loss": loss})
-        callbacks.on_epoch_end(epoch, {"loss": float(loss)})
-    callbacks.on_train_end()
-
-
 def test_sequential_tags_and_exact_gradients(tmp_path):
     x, y = _data()
     model = _cnn(lr=0.1, jit_compile="auto")  # XLA where available.
@@ -167,7 +110,7 @@ def test_sequential_tags_and_exact_gradients(tmp_path):
         model.fit(
             x, y, batch_size=16, epochs=1, verbose=0, callbacks=[callback]
         )
-    assert _own_warnings(record) == []
+    assert own_warnings(record, "HistogramLogger") == []
     rows = _events(tmp_path)
     assert _steps(rows) == {tag: [0] for tag in CNN_TAGS}
 
@@ -289,7 +232,7 @@ def test_two_fits_in_a_row_and_a_fit_traced_before(tmp_path):
         assert "apply" not in model.optimizer.__dict__
         model.fit(x, y, batch_size=8, initial_epoch=2, epochs=4, verbose=0,
                   callbacks=[callback])
-    assert _own_warnings(record) == []
+    assert own_warnings(record, "HistogramLogger") == []
     assert "apply" not in model.optimizer.__dict__
     rows = _events(tmp_path)
     tags = {t for t in CNN_TAGS if not t.startswith("activations/")}
@@ -304,12 +247,9 @@ def test_keras_tuner_search(tmp_path):
         model = _cnn(lr=hp.Choice("lr", [0.1, 0.01]))
         return model
 
-    tuner = keras_tuner.RandomSearch(
-        build, objective="loss", max_trials=2, directory=tmp_path / "tuner",
-        project_name="search", overwrite=True, seed=0,
-    )
     callback = HistogramLogger(tmp_path / "run", sample=x)
-    tuner.search(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    tuner_search(tmp_path / "tuner", build, x, y, callback, seed=0,
+                 batch_size=8)
     rows = _events(tmp_path / "run")
     files = sorted({path for path, *_ in rows})
     assert len(files) == 2
@@ -325,13 +265,10 @@ def test_callback_list_gradient_tape_loop(tmp_path):
     model = _cnn(compile_model=False)
     model.optimizer = keras.optimizers.SGD(0.0)
     callback = HistogramLogger(tmp_path, activations=False)
-
-    def update(grads):
-        model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
-
-    train_step = tf.function(_tape_step(model, update))
-
-    _train_with_callback_list(model, callback, train_step, x, y)
+    train_step = tf.function(
+        tape_step(model, apply_with(model.optimizer, model))
+    )
+    train_with_callback_list(model, [callback], x, y, train_step)
     rows = _events(tmp_path)
     tags = {t for t in CNN_TAGS if not t.startswith("activations/")}
     assert _steps(rows) == {tag: [0, 1] for tag in tags}
@@ -348,7 +285,7 @@ def test_loop_traced_before_the_callback_warns_once(tmp_path):
     model.optimizer = keras.optimizers.SGD(0.1)
 
     train_step = tf.function(
-        _tape_step(
+        tape_step(
             model, lambda g: model.optimizer.apply(g, model.trainable_variables)
         )
     )
@@ -356,8 +293,9 @@ def test_loop_traced_before_the_callback_warns_once(tmp_path):
     train_step(x[:8], y[:8])  # Traced before the hook exists.
     callback = HistogramLogger(tmp_path, activations=False)
     with pytest.warns(UserWarning) as record:
-        _train_with_callback_list(model, callback, train_step, x, y)
-    _assert_warned_once(record, "traced before the callback was attached")
+        train_with_callback_list(model, [callback], x, y, train_step)
+    assert_warned_once(record, "HistogramLogger",
+                       "traced before the callback was attached")
     tags = {f"weights/{name}" for name in CNN_VARIABLES}
     assert _steps(_events(tmp_path)) == {tag: [0, 1] for tag in tags}
 
@@ -370,13 +308,15 @@ def test_model_without_optimizer_warns_once(tmp_path):
         for variable, grad in zip(model.trainable_variables, grads):
             variable.assign_sub(0.1 * grad)
 
-    train_step = _tape_step(model, update)
+    train_step = tape_step(model, update)
 
     callback = HistogramLogger(tmp_path, activations=False)
     with pytest.warns(UserWarning) as record:
-        _train_with_callback_list(model, callback, train_step, x, y, epochs=1)
-        _train_with_callback_list(model, callback, train_step, x, y, epochs=1)
-    _assert_warned_once(record, "model.compile(optimizer=...)")
+        for _ in range(2):
+            train_with_callback_list(model, [callback], x, y, train_step,
+                                     epochs=1)
+    assert_warned_once(record, "HistogramLogger",
+                       "model.compile(optimizer=...)")
     tags = {f"weights/{name}" for name in CNN_VARIABLES}
     assert _steps(_events(tmp_path)) == {tag: [0, 0] for tag in tags}
 
@@ -390,7 +330,7 @@ def test_model_without_weights_and_missing_sample_warn_once(tmp_path):
     with pytest.warns(UserWarning) as record:
         model.fit(x, x, epochs=2, verbose=0,
                   callbacks=[HistogramLogger(tmp_path / "a", sample=x)])
-    _assert_warned_once(record, "have no weights")
+    assert_warned_once(record, "HistogramLogger", "have no weights")
     assert _steps(_events(tmp_path / "a")) == {"activations/relu": [0, 1]}
 
     x, y = _data()
@@ -400,7 +340,7 @@ def test_model_without_weights_and_missing_sample_warn_once(tmp_path):
     with pytest.warns(UserWarning) as record:
         for _ in range(2):
             model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
-    _assert_warned_once(record, "need `sample=`")
+    assert_warned_once(record, "HistogramLogger", "need `sample=`")
 
 
 def test_two_callbacks_share_one_optimizer_and_batch_freq(tmp_path):
@@ -427,10 +367,9 @@ def test_two_callbacks_share_one_optimizer_and_batch_freq(tmp_path):
     }
 
 
-@pytest.mark.skipif(_TWO_CPUS is not None, reason=str(_TWO_CPUS))
 def test_mirrored_strategy_sums_replica_gradients(tmp_path):
     x, y = _data()
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy()
     with strategy.scope():
         model = _cnn(lr=0.0, jit_compile="auto")
     callback = HistogramLogger(tmp_path, sample=x[:4])

@@ -1,101 +1,27 @@
+"""Tests for `plot_history` and `HistoryPlotter` (callbacks.history_plotter)."""
+
 import os
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import keras
-import keras_tuner
 import matplotlib.image
 import numpy as np
 import pytest
-import tensorflow as tf
-from events import load
+from events import images, load
+from helpers import (
+    mirrored_strategy,
+    own_warnings,
+    tiny_classifier,
+    tiny_classifier_build,
+    train_with_callback_list,
+    tuner_search,
+)
 from matplotlib.figure import Figure
 
 from callbacks.history_plotter import HistoryPlotter, plot_history
 
-# Two logical CPUs for MirroredStrategy; only possible before TensorFlow
-# initializes its devices, so it may fail if another module ran first.
-try:
-    tf.config.set_logical_device_configuration(
-        tf.config.list_physical_devices("CPU")[0],
-        [tf.config.LogicalDeviceConfiguration()] * 2,
-    )
-except RuntimeError:
-    pass
-TWO_CPUS = len(tf.config.list_logical_devices("CPU")) >= 2
-
 # Two metrics (loss, accuracy) side by side: 2 x 4 by 3 inches at 100 dpi.
 TWO_PANELS = (300, 800, 4)
-
-
-def images(run_dir):
-    """{tag: [(step, decoded image array), ...]} of the images of a run."""
-    accumulator = load(run_dir)
-    found = {}
-    for tag in accumulator.Tags()["tensors"]:
-        if accumulator.SummaryMetadata(tag).plugin_data.plugin_name != "images":
-            continue
-        found[tag] = [
-            (event.step, tf.io.decode_png(
-                tf.make_ndarray(event.tensor_proto)[2]).numpy())
-            for event in accumulator.Tensors(tag)
-        ]
-    return found
-
-
-def tiny_classifier(activation=None):
-    """A 3-class classifier on 8 features, and 48 seeded samples."""
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8,)),
-        keras.layers.Dense(3, activation=activation),
-    ])
-    model.compile(
-        keras.optimizers.Adam(0.05),
-        keras.losses.SparseCategoricalCrossentropy(
-            from_logits=activation is None),
-        metrics=["accuracy"],
-    )
-    x = np.random.RandomState(0).rand(48, 8).astype("float32")
-    y = (x[:, 0] * 3).astype("int64")
-    return model, x, y
-
-
-def gradient_tape_loop(model, x, y, callbacks, epochs=3, batch_size=16):
-    """Trains `model` by hand, driving `callbacks` like `fit` does."""
-    callback_list = keras.callbacks.CallbackList(callbacks, model=model)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    callback_list.on_train_begin()
-    for epoch in range(epochs):
-        callback_list.on_epoch_begin(epoch)
-        for batch, start in enumerate(range(0, len(x), batch_size)):
-            callback_list.on_train_batch_begin(batch)
-            with tf.GradientTape() as tape:
-                outputs = model(x[start:start + batch_size], training=True)
-                loss = loss_fn(y[start:start + batch_size], outputs)
-            gradients = tape.gradient(loss, model.trainable_variables)
-            model.optimizer.apply_gradients(
-                zip(gradients, model.trainable_variables))
-            callback_list.on_train_batch_end(batch, {"loss": loss})
-        val_loss = loss_fn(y, model(x, training=False))
-        callback_list.on_epoch_end(epoch, {"loss": loss, "val_loss": val_loss})
-    callback_list.on_train_end()
-
-
-def tuner_search(directory, callback, **fit_kwargs):
-    """A one-trial `keras_tuner.RandomSearch` of `tiny_classifier`."""
-    _, x, y = tiny_classifier()
-
-    def build(hp):
-        hp.Choice("units", [3])
-        return tiny_classifier()[0]
-
-    tuner = keras_tuner.RandomSearch(
-        build, objective="loss", max_trials=1, directory=str(directory),
-        project_name="search", overwrite=True)
-    tuner.search(x, y, epochs=2, verbose=0, callbacks=[callback],
-                 **fit_kwargs)
 
 
 def fit(callback, epochs=3, **kwargs):
@@ -250,8 +176,7 @@ def test_unknown_metrics_warn_once_listing_available(tmp_path):
     plotter = HistoryPlotter(str(tmp_path), metrics=["loss", "f1"])
     with pytest.warns(UserWarning) as caught:
         fit(plotter, epochs=2)
-    messages = [str(w.message) for w in caught
-                if "HistoryPlotter" in str(w.message)]
+    messages = own_warnings(caught, "HistoryPlotter")
     assert messages == [
         "HistoryPlotter: `metrics` names metrics that were not logged: "
         "['f1']. Available: ['loss', 'accuracy']"
@@ -274,14 +199,15 @@ def test_a_file_that_cannot_be_saved_warns_once(tmp_path):
     with pytest.warns(UserWarning, match="HistoryPlotter: could not save "
                       ".*history.png") as caught:
         fit(HistoryPlotter(str(tmp_path)), epochs=1)
-    assert len([w for w in caught if "HistoryPlotter" in str(w.message)]) == 1
+    assert len(own_warnings(caught, "HistoryPlotter")) == 1
 
 
 def test_gradient_tape_loop_with_callback_list(tmp_path):
     log_dir = str(tmp_path)
     model, x, y = tiny_classifier()
     model.optimizer.build(model.trainable_variables)
-    gradient_tape_loop(model, x, y, [HistoryPlotter(log_dir, formats="svg")])
+    train_with_callback_list(model, [HistoryPlotter(log_dir, formats="svg")],
+                             x, y, epochs=3, batch_size=16, validate=True)
     written = images(os.path.join(log_dir, "train"))
     assert [step for step, _ in written["history"]] == [0, 1, 2]
     assert written["history"][0][1].shape == (300, 400, 4)  # Loss only.
@@ -292,19 +218,17 @@ def test_keras_tuner_search(tmp_path):
     log_dir = str(tmp_path / "run")
     plotter = HistoryPlotter(log_dir)
     _, x, y = tiny_classifier()
-    tuner_search(tmp_path / "tuner", plotter, validation_data=(x, y))
+    tuner_search(tmp_path / "tuner", tiny_classifier_build, x, y, plotter,
+                 max_trials=1, epochs=2, validation_data=(x, y))
     assert plotter.epoch == []  # The tuner trained a deep copy.
     written = images(os.path.join(log_dir, "train"))
     assert [step for step, _ in written["history"]] == [0, 1]
     assert plot_files(log_dir) == ["history.png", "history.svg"]
 
 
-@pytest.mark.skipif(not TWO_CPUS, reason="two logical CPUs could not be "
-                    "configured: TensorFlow was initialized earlier")
 def test_mirrored_strategy_writes_each_step_once(tmp_path):
     log_dir = str(tmp_path)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
+    with mirrored_strategy().scope():
         model, x, y = tiny_classifier()
     model.fit(x, y, epochs=2, batch_size=24, verbose=0,
               callbacks=[HistoryPlotter(log_dir, formats="png")])

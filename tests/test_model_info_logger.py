@@ -1,31 +1,27 @@
-import glob
+"""Tests for `callbacks.model_info_logger.ModelInfoLogger`."""
+
 import math
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import keras
-import keras_tuner
 import numpy as np
 import pytest
-import tensorflow as tf
+from events import graph_defs, plugin_context, summary_rows
+from helpers import (
+    DenseClassifier,
+    apply_with,
+    image_data,
+    image_search_build,
+    mirrored_strategy,
+    own_warnings,
+    tape_step,
+    train_with_callback_list,
+    tuner_search,
+)
 from tensorboard import context
-from tensorboard.backend.event_processing import data_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.plugins import base_plugin
 from tensorboard.plugins.graph import graphs_plugin
 
 from callbacks.model_info_logger import ModelInfoLogger
-
-# Two logical CPUs for MirroredStrategy; only possible before TensorFlow
-# initializes its devices, so it may fail if another module ran first.
-try:
-    tf.config.set_logical_device_configuration(
-        tf.config.list_physical_devices("CPU")[0],
-        [tf.config.LogicalDeviceConfiguration()] * 2,
-    )
-except RuntimeError:
-    pass
 
 PARAM_TAGS = {
     "model/params/trainable",
@@ -33,13 +29,6 @@ PARAM_TAGS = {
     "model/params/total",
 }
 ALL_TAGS = PARAM_TAGS | {"model/summary"}
-
-
-def make_data(n=32):
-    rng = np.random.default_rng(0)
-    x = rng.random((n, 8, 8)).astype("float32")
-    y = rng.integers(0, 3, size=n)
-    return x, y
 
 
 def sequential(with_input=True):
@@ -63,24 +52,15 @@ def functional():
     return keras.Model(inputs, outputs, name="fun")
 
 
-class Subclassed(keras.Model):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.flat = keras.layers.Flatten(name="flat")
-        self.hidden = keras.layers.Dense(4, activation="relu", name="hidden")
-        self.norm = keras.layers.BatchNormalization(name="norm")
-        self.head = keras.layers.Dense(3, name="head")
-
-    def call(self, inputs, training=False):
-        x = self.hidden(self.flat(inputs))
-        return self.head(self.norm(x, training=training))
+def subclassed():
+    return DenseClassifier(units=4, norm=True, name="sub")
 
 
 BUILDERS = {
     "sequential": sequential,
     "sequential_lazy": lambda: sequential(with_input=False),
     "functional": functional,
-    "subclassed": lambda: Subclassed(name="sub"),
+    "subclassed": subclassed,
 }
 
 
@@ -93,19 +73,10 @@ def compiled(model):
 
 def read_train(log_dir):
     """(step, tag, value) of every summary and the GraphDefs in train/."""
-    summaries, graphs = [], []
-    files = sorted(glob.glob(os.path.join(log_dir, "train", "events.*")))
-    for path in files:
-        for event in tf.compat.v1.train.summary_iterator(path):
-            if event.graph_def:
-                graphs.append(
-                    tf.compat.v1.GraphDef.FromString(event.graph_def)
-                )
-            for value in event.summary.value:
-                summaries.append(
-                    (event.step, value.tag, tf.make_ndarray(value.tensor))
-                )
-    return summaries, graphs
+    train = os.path.join(log_dir, "train")
+    summaries = [(step, tag, value)
+                 for _, tag, step, value in summary_rows(train)]
+    return summaries, graph_defs(train)
 
 
 def assert_described(log_dir, model, steps=(0,)):
@@ -137,7 +108,7 @@ def assert_described(log_dir, model, steps=(0,)):
 @pytest.mark.parametrize("style", sorted(BUILDERS))
 def test_fit_writes_summary_params_and_graph_for_every_style(tmp_path, style):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
+    x, y = image_data(32)
     model = compiled(BUILDERS[style]())
     model.fit(x, y, batch_size=8, epochs=2, verbose=0,
               callbacks=[ModelInfoLogger(tmp_path)])
@@ -147,19 +118,11 @@ def test_fit_writes_summary_params_and_graph_for_every_style(tmp_path, style):
 
 def test_graphs_plugin_serves_the_graph(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
-    model = compiled(Subclassed(name="sub"))
+    x, y = image_data(32)
+    model = compiled(subclassed())
     model.fit(x, y, batch_size=8, epochs=1, verbose=0,
               callbacks=[ModelInfoLogger(tmp_path)])
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(str(tmp_path))
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(
-        multiplexer, str(tmp_path)
-    )
-    plugin = graphs_plugin.GraphsPlugin(
-        base_plugin.TBContext(data_provider=provider, logdir=str(tmp_path))
-    )
+    plugin = graphs_plugin.GraphsPlugin(plugin_context(tmp_path))
     ctx = context.RequestContext()
     assert plugin.info_impl(ctx, experiment="")["train"]["run_graph"]
     body, mime_type = plugin.graph_impl(ctx, "train", None, False, "")
@@ -169,7 +132,7 @@ def test_graphs_plugin_serves_the_graph(tmp_path):
 
 def test_two_fits_describe_the_model_once(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
+    x, y = image_data(32)
     model = compiled(functional())
     logger = ModelInfoLogger(tmp_path)
     for _ in range(2):
@@ -179,7 +142,7 @@ def test_two_fits_describe_the_model_once(tmp_path):
 
 def test_a_second_model_is_described_at_the_next_step(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
+    x, y = image_data(32)
     logger = ModelInfoLogger(tmp_path)
     for _ in range(2):
         model = compiled(functional())
@@ -188,7 +151,7 @@ def test_a_second_model_is_described_at_the_next_step(tmp_path):
 
 
 def test_write_graph_false_writes_no_graph(tmp_path):
-    x, y = make_data()
+    x, y = image_data(32)
     compiled(sequential()).fit(
         x, y, epochs=1, verbose=0,
         callbacks=[ModelInfoLogger(tmp_path, write_graph=False)],
@@ -214,56 +177,47 @@ def test_unknown_input_shape_warns_once_and_writes_the_rest(tmp_path):
     with pytest.warns(UserWarning, match="cannot tell the input shape") as w:
         model.fit((x, x), np.ones((8, 2)), batch_size=4, epochs=2, verbose=0,
                   callbacks=[ModelInfoLogger(tmp_path)])
-    assert len([r for r in w if "ModelInfoLogger" in str(r.message)]) == 1
+    assert len(own_warnings(w, "ModelInfoLogger")) == 1
     summaries, graphs = read_train(tmp_path)
     assert sorted(t for _, t, _ in summaries) == sorted(ALL_TAGS)
     assert graphs == []
 
 
+class TrainDirProbe(keras.callbacks.Callback):
+    """Checks, right after the logger, when it creates `<log_dir>/train`."""
+
+    def __init__(self, log_dir):
+        super().__init__()
+        self.train_dir, self.epoch, self.batches = log_dir / "train", None, 0
+
+    def on_train_begin(self, logs=None):
+        assert not os.path.exists(self.train_dir)  # model not built yet
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Described at the start of the second batch, once built.
+        assert self.train_dir.exists() == ((self.epoch, batch) > (0, 0))
+        self.batches += 1
+
+
 def test_custom_loop_with_input_shape(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data(16)
-    model = Subclassed(name="sub")
-    optimizer = keras.optimizers.SGD()
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    x, y = image_data(16)
+    model = subclassed()
     logger = ModelInfoLogger(tmp_path, input_shape=(8, 8))
-    callbacks = keras.callbacks.CallbackList([logger], model=model)
-    callbacks.on_train_begin()
-    assert not os.path.exists(tmp_path / "train")  # model not built yet
-    for epoch in range(2):
-        callbacks.on_epoch_begin(epoch)
-        for batch in range(2):
-            callbacks.on_train_batch_begin(batch)
-            # Described at the start of the second batch, once built.
-            assert (tmp_path / "train").exists() == ((epoch, batch) > (0, 0))
-            xb, yb = x[batch * 8:(batch + 1) * 8], y[batch * 8:(batch + 1) * 8]
-            with tf.GradientTape() as tape:
-                loss = loss_fn(yb, model(xb, training=True))
-            grads = tape.gradient(loss, model.trainable_weights)
-            optimizer.apply_gradients(zip(grads, model.trainable_weights))
-            callbacks.on_train_batch_end(batch, {"loss": float(loss)})
-        callbacks.on_epoch_end(epoch, {"loss": float(loss)})
-    callbacks.on_train_end()
+    probe = TrainDirProbe(tmp_path)
+    step = tape_step(model, apply_with(keras.optimizers.SGD(), model))
+    train_with_callback_list(model, [logger, probe], x, y, step)
+    assert probe.batches == 4
     assert_described(tmp_path, model)
 
 
 def test_keras_tuner_search_describes_each_trial(tmp_path):
-    x, y = make_data()
-
-    def build(hp):
-        model = keras.Sequential([
-            keras.Input((8, 8)), keras.layers.Flatten(),
-            keras.layers.Dense(hp.Int("units", 2, 16), name="hidden"),
-            keras.layers.Dense(3, name="head"),
-        ])
-        return compiled(model)
-
-    tuner = keras_tuner.RandomSearch(
-        build, objective="loss", max_trials=2, directory=tmp_path / "search",
-        project_name="p", seed=1,
-    )
-    tuner.search(x, y, epochs=1, verbose=0,
-                 callbacks=[ModelInfoLogger(tmp_path / "run")])
+    x, y = image_data(32)
+    tuner = tuner_search(tmp_path / "search", image_search_build(compiled),
+                         x, y, ModelInfoLogger(tmp_path / "run"))
     summaries, graphs = read_train(tmp_path / "run")
     # keras-tuner copies the callback per trial: each copy describes its model.
     trials = len(tuner.oracle.trials)
@@ -274,22 +228,11 @@ def test_keras_tuner_search_describes_each_trial(tmp_path):
     assert len(graphs) == trials
 
 
-@pytest.mark.skipif(
-    len(tf.config.list_logical_devices("CPU")) < 2,
-    reason="TensorFlow initialized its devices before two logical CPUs "
-    "could be configured",
-)
 def test_mirrored_strategy_writes_once(tmp_path):
     keras.utils.set_random_seed(0)
-    x, y = make_data()
-    # Collective all-reduce keys clash between strategies created in one
-    # process (other test modules make theirs); reduce to one device instead.
-    strategy = tf.distribute.MirroredStrategy(
-        ["/cpu:0", "/cpu:1"],
-        cross_device_ops=tf.distribute.ReductionToOneDevice(),
-    )
-    with strategy.scope():
-        model = compiled(Subclassed(name="sub"))
+    x, y = image_data(32)
+    with mirrored_strategy().scope():
+        model = compiled(subclassed())
     model.fit(x, y, batch_size=8, epochs=2, verbose=0,
               callbacks=[ModelInfoLogger(tmp_path)])
     assert_described(tmp_path, model)
