@@ -15,6 +15,7 @@ Example:
         stop()
 """
 
+import signal
 import threading
 import typing
 
@@ -103,7 +104,23 @@ def _stopper(server):
 
 
 def wait():
-    """Blocks until KeyboardInterrupt (Ctrl-C), which it lets through."""
+    """Blocks until Ctrl-C (SIGINT) or SIGTERM; raises KeyboardInterrupt then.
+
+    Both handlers are installed explicitly: a process started in the
+    background by a non-interactive shell inherits SIGINT ignored, and
+    Python then never turns Ctrl-C into KeyboardInterrupt by itself.
+    """
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {
+        signum: signal.signal(signum, interrupt)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     forever = threading.Event()
-    while not forever.wait(3600):
-        pass
+    try:
+        while not forever.wait(3600):
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
