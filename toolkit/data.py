@@ -25,36 +25,23 @@ import dataclasses
 import importlib.resources
 import math
 import os
-import socket
-import zipfile
 
 import numpy as np
 
+from toolkit._arrays import (  # noqa: F401  (re-exported)
+    DEFAULT_DATASET,
+    NUM_CLASSES,
+    REQUIRED_KEYS,
+    Arrays,
+    load_keras_dataset,
+    load_npz,
+    with_channels,
+    check_arrays,
+)
 from toolkit.errors import DataError
 
-DEFAULT_DATASET = "mnist-mini"
 KERAS_DATASETS = ("mnist", "fashion_mnist")
 DATASETS = (DEFAULT_DATASET,) + KERAS_DATASETS
-NUM_CLASSES = 10
-REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
-DOWNLOAD_TIMEOUT_S = 30
-
-
-@dataclasses.dataclass(frozen=True)
-class Arrays:
-    """The four arrays of an image classification data set, checked."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int = NUM_CLASSES
-
-    @property
-    def input_shape(self):
-        """Shape of one image as the models take it: (H, W, C)."""
-        return _with_channels(self.x_train).shape[1:]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,77 +82,15 @@ def load_arrays(source=DEFAULT_DATASET):
     if source == DEFAULT_DATASET:
         ref = importlib.resources.files("toolkit") / "_assets" / "mnist_mini.npz"
         with importlib.resources.as_file(ref) as path:
-            return _load_npz(str(path), name=DEFAULT_DATASET)
+            return load_npz(str(path), name=DEFAULT_DATASET)
     if source in KERAS_DATASETS:
-        return _load_keras_dataset(source)
+        return load_keras_dataset(source)
     if source.endswith(".npz") or os.sep in source or os.path.exists(source):
-        return _load_npz(source, name=source)
+        return load_npz(source, name=source)
     raise DataError(
         f"unknown data set {source!r}: expected one of "
         f"{', '.join(DATASETS)}, or a path to an .npz file"
     )
-
-
-def check_arrays(arrays, origin, num_classes=NUM_CLASSES):
-    """Checks shapes, dtypes and label ranges of a mapping of the four keys.
-
-    Returns an `Arrays`. Raises `DataError` naming `origin` and the problem.
-    """
-    missing = [k for k in REQUIRED_KEYS if k not in arrays]
-    if missing:
-        raise DataError(
-            f"{origin}: missing key(s) {', '.join(missing)}; an .npz data "
-            f"file needs {', '.join(REQUIRED_KEYS)}"
-        )
-    checked = {}
-    image_shape = None
-    for split in ("train", "test"):
-        x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
-        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):
-            raise DataError(
-                f"{origin}: x_{split} has shape {x.shape}; expected "
-                "(N, H, W) or (N, H, W, C) with C 1 or 3"
-            )
-        if x.shape[0] == 0:
-            raise DataError(f"{origin}: x_{split} is empty")
-        if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
-            raise DataError(
-                f"{origin}: x_{split} has dtype {x.dtype}; expected uint8 "
-                "(0..255) or float (0..1)"
-            )
-        if np.issubdtype(x.dtype, np.floating) and (
-            not np.isfinite(x).all() or x.min() < 0 or x.max() > 1
-        ):
-            raise DataError(
-                f"{origin}: x_{split} is float with values outside 0..1; "
-                "expected uint8 (0..255) or float (0..1)"
-            )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise DataError(
-                f"{origin}: y_{split} has shape {y.shape}; expected "
-                f"({x.shape[0]},), one integer label per image of x_{split}"
-            )
-        if not np.issubdtype(y.dtype, np.integer):
-            raise DataError(
-                f"{origin}: y_{split} has dtype {y.dtype}; expected integer "
-                f"class labels 0..{num_classes - 1}"
-            )
-        if y.min() < 0 or y.max() >= num_classes:
-            raise DataError(
-                f"{origin}: y_{split} has labels from {y.min()} to "
-                f"{y.max()}; expected 0..{num_classes - 1}"
-            )
-        shape = _with_channels(x).shape[1:]
-        if image_shape is not None and shape != image_shape:
-            raise DataError(
-                f"{origin}: x_train images are {image_shape} but x_test "
-                f"images are {shape}; both splits need one image shape"
-            )
-        image_shape = shape
-        checked[f"x_{split}"], checked[f"y_{split}"] = x, y.astype(np.int32)
-    return Arrays(name=str(origin), num_classes=num_classes, **checked)
 
 
 def load_data(
@@ -264,7 +189,7 @@ def train_dataset(
     """
     import tensorflow as tf
 
-    images = tf.convert_to_tensor(_with_channels(x))
+    images = tf.convert_to_tensor(with_channels(x))
     labels = tf.convert_to_tensor(y)
     count = len(x)
     seed = int(seed)
@@ -292,7 +217,7 @@ def eval_dataset(x, y, batch_size):
     """Normalized, batched, prefetched (x, y) in their stored order."""
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((_with_channels(x), y))
+    dataset = tf.data.Dataset.from_tensor_slices((with_channels(x), y))
     dataset = dataset.batch(batch_size)
     dataset = dataset.map(
         lambda images, labels: (normalize(images), labels),
@@ -312,59 +237,7 @@ def normalize(images):
 
 def normalize_array(x):
     """NumPy twin of `normalize`: images with a channel axis, float32 0..1."""
-    x = _with_channels(x)
+    x = with_channels(x)
     if x.dtype == np.uint8:
         return x.astype(np.float32) * np.float32(1.0 / 255.0)
     return x.astype(np.float32)
-
-
-def _with_channels(x):
-    return x[..., np.newaxis] if x.ndim == 3 else x
-
-
-def _load_npz(path, name):
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, expected an .npz file")
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(6)
-        if magic == b"\x93NUMPY":
-            raise DataError(
-                f"{path}: is a single .npy array, expected an .npz file "
-                f"with {', '.join(REQUIRED_KEYS)}"
-            )
-        if not magic.startswith(b"PK"):
-            raise DataError(f"{path}: not an .npz file (no zip archive header)")
-        with np.load(path, allow_pickle=False) as archive:
-            contents = {key: archive[key] for key in archive.files}
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataError(f"{path}: not a readable .npz file ({reason})") from None
-    return check_arrays(contents, origin=name if name != path else path)
-
-
-def _load_keras_dataset(name):
-    import keras
-
-    loader = getattr(keras.datasets, name)
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        (x_train, y_train), (x_test, y_test) = loader.load_data()
-    except Exception as error:  # keras wraps every network failure differently
-        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise DataError(
-            f"--dataset {name}: download failed ({reason}); offline, use "
-            f"--data PATH to an .npz file or the embedded default "
-            f"--dataset {DEFAULT_DATASET}"
-        ) from None
-    finally:
-        socket.setdefaulttimeout(previous)
-    return check_arrays(
-        {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test},
-        origin=name,
-    )
