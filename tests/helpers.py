@@ -2,8 +2,14 @@
 
 Every callback is tested under `model.fit`, a Keras Tuner search, a
 hand-written GradientTape loop driven by `keras.callbacks.CallbackList` and
-`tf.distribute.MirroredStrategy`; the drivers for the last three live here.
+`tf.distribute.MirroredStrategy`; the drivers for the last three live here,
+with the bounded HTTP polling the TensorBoard server tests share.
 """
+
+import json
+import time
+import urllib.error
+import urllib.request
 
 import keras
 import keras_tuner
@@ -194,3 +200,23 @@ def assert_warned_once(record, owner, text):
     messages = own_warnings(record, owner)
     assert len(messages) == 1, messages
     assert text in messages[0]
+
+
+def get_json(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.load(response)
+
+
+def poll_json(url, ready, deadline_s=60):
+    """GETs `url` until `ready(answer)` or the deadline; returns the answer."""
+    deadline = time.monotonic() + deadline_s
+    answer = None
+    while time.monotonic() < deadline:
+        try:
+            answer = get_json(url)
+            if ready(answer):
+                return answer
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"{url} not ready after {deadline_s} s; last answer: {answer}")

@@ -1,6 +1,5 @@
 """`ktb board`: the real TensorBoard serves the runs, on 127.0.0.1, and stops."""
 
-import json
 import re
 import os
 import signal
@@ -15,6 +14,7 @@ import urllib.request
 import pytest
 import tensorflow as tf
 
+from helpers import get_json, poll_json
 from toolkit import board
 from toolkit.cli import main
 from toolkit.errors import ConfigError, LogDirError
@@ -32,26 +32,6 @@ def logdir(tmp_path_factory):
                 tf.summary.scalar("epoch_loss", 1.0 / (step + 1), step=step)
                 tf.summary.scalar("epoch_accuracy", step / 4, step=step)
     return root
-
-
-def get_json(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.load(response)
-
-
-def poll_json(url, ready, deadline_s=60):
-    """GETs `url` until `ready(answer)` or the deadline; returns the answer."""
-    deadline = time.monotonic() + deadline_s
-    answer = None
-    while time.monotonic() < deadline:
-        try:
-            answer = get_json(url)
-            if ready(answer):
-                return answer
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"{url} not ready after {deadline_s} s; last answer: {answer}")
 
 
 def assert_serves_logdir(url):

@@ -1,12 +1,13 @@
 """`ktb demo` fills every dashboard: checked against a real TensorBoard server."""
 
+import dataclasses
 import json
 import os
 import urllib.request
 
 import pytest
 
-from test_board import get_json, poll_json
+from helpers import get_json, poll_json
 from toolkit import board, cli
 from toolkit.config import API_STYLES
 from toolkit.demo import DemoConfig, run_demo
@@ -20,14 +21,8 @@ DASHBOARDS = ("scalars", "images", "histograms", "distributions", "graphs", "tex
 def demo(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("logs")
     lines = []
-    result = run_demo(dataclass_replace(QUICK, logdir=str(logdir)), progress=lines.append)
+    result = run_demo(dataclasses.replace(QUICK, logdir=str(logdir)), progress=lines.append)
     return result, lines
-
-
-def dataclass_replace(config, **changes):
-    import dataclasses
-
-    return dataclasses.replace(config, **changes)
 
 
 def post_json(url, body, timeout=10):

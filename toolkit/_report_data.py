@@ -20,7 +20,8 @@ import dataclasses
 import math
 import os
 
-from toolkit.errors import ConfigError, LogDirError, ReportError
+from toolkit.errors import ConfigError, ReportError
+from toolkit.runs import check_logdir  # noqa: F401  (report re-exports it)
 
 # Subdirectories that `keras.callbacks.TensorBoard` writes inside a run.
 SUBSETS = ("train", "validation")
@@ -179,19 +180,6 @@ def rank_runs(runs, metric):
 
     ranked.sort(key=order)
     return ranked + missing
-
-
-def check_logdir(logdir):
-    """Fails unless `logdir` is an existing directory."""
-    path = os.fspath(logdir)
-    if not os.path.exists(path):
-        raise LogDirError(f"LOGDIR: {path} does not exist")
-    if not os.path.isdir(path):
-        raise LogDirError(
-            f"LOGDIR: {path} is a file, not a directory; pass the directory "
-            "that holds the event files"
-        )
-    return path
 
 
 def read_logdir(logdir, threads=1):

@@ -19,7 +19,7 @@ import signal
 import threading
 import typing
 
-from toolkit._report_data import check_logdir
+from toolkit.runs import check_logdir
 from toolkit.errors import ConfigError
 
 __all__ = ["Board", "start", "wait"]

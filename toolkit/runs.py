@@ -88,3 +88,16 @@ def existing_run_dir(logdir, experiment, run_name):
             f"{os.path.join(os.fspath(logdir), experiment)} to resume"
         )
     return path
+
+
+def check_logdir(logdir):
+    """Fails unless `logdir` is an existing directory."""
+    path = os.fspath(logdir)
+    if not os.path.exists(path):
+        raise LogDirError(f"LOGDIR: {path} does not exist")
+    if not os.path.isdir(path):
+        raise LogDirError(
+            f"LOGDIR: {path} is a file, not a directory; pass the directory "
+            "that holds the event files"
+        )
+    return path
