@@ -113,3 +113,29 @@ def test_resume_needs_an_existing_run(tmp_path, capsys):
     assert f"--resume: no run 'nope' under {tmp_path}/sequential to resume" in err
     assert cli.main(["train", "--save-freq", "0", "--logdir", str(tmp_path)]) == 2
     assert "argument --save-freq: must be 'epoch' or a positive number of batches, received: '0'" in capsys.readouterr().err
+
+
+def test_resumed_curves_continue_at_the_right_step(tmp_path):
+    """A run stopped after 2 of 3 epochs, resumed: steps go on at 2, none is rewritten."""
+    import keras
+
+    import events
+    from toolkit import training
+    from toolkit.config import TrainConfig, read_config
+
+    class StopAfter(keras.callbacks.Callback):
+        def __init__(self, epochs):
+            super().__init__()
+            self.epochs = epochs
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 >= self.epochs:
+                self.model.stop_training = True
+
+    config = TrainConfig(epochs=3, batch_size=64, limit=128, logdir=str(tmp_path), run_name="r")
+    training.train(config, extra_callbacks=[StopAfter(2)], verbose=0)
+    resumed = training.train(read_config(str(tmp_path), "sequential", "r"), verbose=0)
+    assert resumed.initial_epoch == 2
+    run_dir = tmp_path / "sequential" / "r"
+    assert [s for s, _ in events.scalars(run_dir / "validation")["epoch_loss"]] == [0, 1, 2]
+    assert [s for s, _ in events.scalars(run_dir / "train")["gradient_norm"]] == [0, 1, 2]
