@@ -15,8 +15,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from toolkit import training  # noqa: E402
-from toolkit.config import API_STYLES, TrainConfig  # noqa: E402
+from keras_tb_toolkit.toolkit import training  # noqa: E402
+from keras_tb_toolkit.toolkit.config import API_STYLES, TrainConfig  # noqa: E402
 
 SEEDS_REPORT = {"sequential": 0.9912, "functional": 0.9919, "subclassed": 0.9910}
 GOAL = 0.991

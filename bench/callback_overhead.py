@@ -25,14 +25,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from callbacks import (  # noqa: E402
+from keras_tb_toolkit.callbacks import (  # noqa: E402
     ConfusionMatrixLogger,
     EmbeddingProjector,
     HistogramLogger,
     HistoryPlotter,
     ModelInfoLogger,
 )
-from toolkit import data, models  # noqa: E402
+from keras_tb_toolkit.toolkit import data, models  # noqa: E402
 
 
 class EpochClock(keras.callbacks.Callback):

@@ -27,12 +27,11 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from callbacks.checkpoint import Checkpoint  # noqa: E402
+from keras_tb_toolkit.callbacks import Checkpoint  # noqa: E402
 
 GOAL = 1.2
 

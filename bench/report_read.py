@@ -24,7 +24,6 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def write_runs(root, runs, epochs, histograms):
@@ -65,7 +64,7 @@ def main():
     import tensorflow  # noqa: F401
     from tensorboard.backend.event_processing import plugin_event_multiplexer  # noqa: F401
 
-    from toolkit import report
+    from keras_tb_toolkit.toolkit import report
 
     import_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as root:

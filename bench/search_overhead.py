@@ -23,12 +23,11 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 
-from toolkit import data, search_spaces, tuning  # noqa: E402
+from keras_tb_toolkit.toolkit import data, search_spaces, tuning  # noqa: E402
 
 
 def main():

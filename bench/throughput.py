@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from toolkit import data, models  # noqa: E402
+from keras_tb_toolkit.toolkit import data, models  # noqa: E402
 
 
 def main():

@@ -8,7 +8,7 @@ matplotlib; it never imports the `toolkit` application.
 Example:
 
 ```python
-from callbacks import EmbeddingProjector, ModelInfoLogger
+from keras_tb_toolkit.callbacks import EmbeddingProjector, ModelInfoLogger
 
 model.fit(
     x_train, y_train, epochs=3,
@@ -21,17 +21,17 @@ model.fit(
 ```
 """
 
-from callbacks.checkpoint import (
+from .checkpoint import (
     Checkpoint,
     CheckpointCorruptError,
     CheckpointWriteError,
     ResumeState,
 )
-from callbacks.confusion_matrix_logger import ConfusionMatrixLogger
-from callbacks.embedding_projector import EmbeddingProjector
-from callbacks.histogram_logger import HistogramLogger
-from callbacks.history_plotter import HistoryPlotter, plot_history
-from callbacks.model_info_logger import ModelInfoLogger
+from .confusion_matrix_logger import ConfusionMatrixLogger
+from .embedding_projector import EmbeddingProjector
+from .histogram_logger import HistogramLogger
+from .history_plotter import HistoryPlotter, plot_history
+from .model_info_logger import ModelInfoLogger
 
 __all__ = [
     "Checkpoint",

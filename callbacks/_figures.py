@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from callbacks import _atomic_io
+from . import _atomic_io
 
 # Matplotlib is not documented as thread-safe, and the callbacks draw on
 # their own worker threads: one drawing at a time.

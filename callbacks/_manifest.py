@@ -30,11 +30,11 @@ import math
 import os
 import re
 
-from callbacks import _atomic_io
-from callbacks import _manifest_schema
-from callbacks import _monitor
-from callbacks._manifest_schema import FORMAT, KINDS, VERSION
-from callbacks._manifest_schema import is_checkpoint_name
+from . import _atomic_io
+from . import _manifest_schema
+from . import _monitor
+from ._manifest_schema import FORMAT, KINDS, VERSION
+from ._manifest_schema import is_checkpoint_name
 
 MANIFEST_NAME = "manifest.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]")

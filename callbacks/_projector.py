@@ -29,7 +29,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorboard.plugins import projector
 
-from callbacks import _atomic_io
+from . import _atomic_io
 
 CONFIG_FILENAME = "projector_config.pbtxt"
 CHECKPOINT_PREFIX = "embeddings"

@@ -4,7 +4,7 @@ import contextlib
 
 import keras
 
-from callbacks import _manifest
+from . import _manifest
 
 
 def load_newest(directory, model):

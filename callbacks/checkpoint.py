@@ -6,17 +6,17 @@ import warnings
 
 import keras
 
-from callbacks import _atomic_io
-from callbacks import _manifest
-from callbacks import _monitor
-from callbacks import _restore
-from callbacks._atomic_io import CheckpointWriteError
-from callbacks._manifest import CheckpointCorruptError
-from callbacks._summary import is_chief, optimizer_steps
-from callbacks._validation import check_bool
-from callbacks._validation import check_choice
-from callbacks._validation import check_int_at_least
-from callbacks._validation import check_log_dir
+from . import _atomic_io
+from . import _manifest
+from . import _monitor
+from . import _restore
+from ._atomic_io import CheckpointWriteError
+from ._manifest import CheckpointCorruptError
+from ._summary import is_chief, optimizer_steps
+from ._validation import check_bool
+from ._validation import check_choice
+from ._validation import check_int_at_least
+from ._validation import check_log_dir
 
 __all__ = [
     "Checkpoint",
@@ -105,7 +105,7 @@ class Checkpoint(keras.callbacks.Callback):
     ```python
     import numpy as np
     import keras
-    from callbacks.checkpoint import Checkpoint
+    from keras_tb_toolkit.callbacks import Checkpoint
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")

@@ -6,11 +6,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from callbacks import _confusion
-from callbacks import _copying
-from callbacks import _figures
-from callbacks._summary import RunWriters, is_chief
-from callbacks._validation import check_log_dir, check_names, check_positive_int
+from . import _confusion
+from . import _copying
+from . import _figures
+from ._summary import RunWriters, is_chief
+from ._validation import check_log_dir, check_names, check_positive_int
 
 __all__ = ["ConfusionMatrixLogger"]
 

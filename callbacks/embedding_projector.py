@@ -15,9 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from callbacks import _projector
-from callbacks import _summary
-from callbacks import _validation
+from . import _projector
+from . import _summary
+from . import _validation
 
 
 class EmbeddingProjector(keras.callbacks.Callback):
@@ -88,7 +88,7 @@ class EmbeddingProjector(keras.callbacks.Callback):
     ```python
     import numpy as np
     import keras
-    from callbacks.embedding_projector import EmbeddingProjector
+    from keras_tb_toolkit.callbacks import EmbeddingProjector
 
     x = np.random.rand(64, 8, 8).astype("float32")
     y = np.random.randint(0, 3, size=64)

@@ -4,12 +4,12 @@ import warnings
 
 import keras
 
-from callbacks import _activations
-from callbacks import _copying
-from callbacks import _gradient_capture
-from callbacks import _histograms
-from callbacks import _summary
-from callbacks import _validation
+from . import _activations
+from . import _copying
+from . import _gradient_capture
+from . import _histograms
+from . import _summary
+from . import _validation
 
 
 class HistogramLogger(keras.callbacks.Callback):
@@ -85,7 +85,7 @@ class HistogramLogger(keras.callbacks.Callback):
     ```python
     import keras
     import numpy as np
-    from callbacks.histogram_logger import HistogramLogger
+    from keras_tb_toolkit.callbacks import HistogramLogger
 
     x = np.random.rand(64, 8).astype("float32")
     y = np.random.randint(0, 2, size=(64,))

@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from callbacks import _figures
-from callbacks import _history
-from callbacks._summary import RunWriters, is_chief
-from callbacks._validation import (
+from . import _figures
+from . import _history
+from ._summary import RunWriters, is_chief
+from ._validation import (
     check_choice,
     check_log_dir,
     check_names,

@@ -6,9 +6,9 @@ import weakref
 import keras
 import tensorflow as tf
 
-from callbacks import _graph
-from callbacks import _summary
-from callbacks import _validation
+from . import _graph
+from . import _summary
+from . import _validation
 
 SUMMARY_TAG = "model/summary"
 PARAMS_TAG = "model/params/"
@@ -61,7 +61,7 @@ class ModelInfoLogger(keras.callbacks.Callback):
     ```python
     import numpy as np
     import keras
-    from callbacks.model_info_logger import ModelInfoLogger
+    from keras_tb_toolkit.callbacks import ModelInfoLogger
 
     x = np.random.rand(32, 8).astype("float32")
     y = np.random.rand(32, 1).astype("float32")

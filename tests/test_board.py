@@ -15,9 +15,9 @@ import pytest
 import tensorflow as tf
 
 from helpers import get_json, poll_json
-from toolkit import board
-from toolkit.cli import main
-from toolkit.errors import ConfigError, LogDirError
+from keras_tb_toolkit.toolkit import board
+from keras_tb_toolkit.toolkit.cli import main
+from keras_tb_toolkit.toolkit.errors import ConfigError, LogDirError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = {"exp/a/train", "exp/a/validation", "exp/b/train"}
@@ -67,7 +67,7 @@ def test_start_serves_runs_and_tags_on_localhost_then_stops(logdir):
 @pytest.mark.timeout(180)
 def test_cli_prints_url_serves_and_exits_0_on_ctrl_c(logdir):
     process = subprocess.Popen(
-        [sys.executable, "-m", "toolkit", "board", str(logdir), "--port", "0"],
+        [sys.executable, "-m", "keras_tb_toolkit", "board", str(logdir), "--port", "0"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )

@@ -22,12 +22,12 @@ from helpers import (
     tuner_search,
 )
 
-from callbacks import _atomic_io
-from callbacks import _manifest
-from callbacks import _monitor
-from callbacks.checkpoint import Checkpoint
-from callbacks.checkpoint import CheckpointCorruptError
-from callbacks.checkpoint import CheckpointWriteError
+from keras_tb_toolkit.callbacks import _atomic_io
+from keras_tb_toolkit.callbacks import _manifest
+from keras_tb_toolkit.callbacks import _monitor
+from keras_tb_toolkit.callbacks import Checkpoint
+from keras_tb_toolkit.callbacks import CheckpointCorruptError
+from keras_tb_toolkit.callbacks import CheckpointWriteError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.timeout(60)
@@ -571,8 +571,8 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.experimental.enable_op_determinism()
 keras.utils.set_random_seed(0)
-from callbacks import _atomic_io
-from callbacks.checkpoint import Checkpoint
+from keras_tb_toolkit.callbacks import _atomic_io
+from keras_tb_toolkit.callbacks import Checkpoint
 
 directory, out, stage, pause_at = sys.argv[1:4] + [int(sys.argv[4])]
 rng = np.random.default_rng(0)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import events
-from toolkit import cli, training
-from toolkit.config import TrainConfig
+from keras_tb_toolkit.toolkit import cli, training
+from keras_tb_toolkit.toolkit.config import TrainConfig
 
 TINY = ["--limit", "128", "--epochs", "2", "--batch-size", "64"]
 
@@ -125,7 +125,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv,
     assert not (tmp_path / "logs").exists()
 
 
-@pytest.mark.parametrize("command", [["ktb"], [sys.executable, "-m", "toolkit"]])
+@pytest.mark.parametrize("command", [["ktb"], [sys.executable, "-m", "keras_tb_toolkit"]])
 def test_console_script_and_module_are_the_same_command(command):
     bin_dir = os.path.dirname(sys.executable)
     if command == ["ktb"]:
@@ -142,7 +142,7 @@ def test_console_script_and_module_are_the_same_command(command):
 def test_run_directories_started_in_the_same_second_get_suffixes(tmp_path, monkeypatch):
     import datetime
 
-    from toolkit import runs
+    from keras_tb_toolkit.toolkit import runs
 
     class Frozen(datetime.datetime):
         @classmethod

@@ -17,8 +17,8 @@ from helpers import (
     tuner_search,
 )
 
-from callbacks import _confusion
-from callbacks.confusion_matrix_logger import ConfusionMatrixLogger
+from keras_tb_toolkit.callbacks import _confusion
+from keras_tb_toolkit.callbacks import ConfusionMatrixLogger
 
 NAMES = ["low", "mid", "high"]
 TAGS = {"confusion_matrix"} | {

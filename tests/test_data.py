@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from toolkit import data
-from toolkit.errors import DataError
+from keras_tb_toolkit.toolkit import data
+from keras_tb_toolkit.toolkit.errors import DataError
 
 
 def _write_npz(path, **overrides):

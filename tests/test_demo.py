@@ -8,9 +8,9 @@ import urllib.request
 import pytest
 
 from helpers import get_json, poll_json
-from toolkit import board, cli
-from toolkit.config import API_STYLES
-from toolkit.demo import DemoConfig, run_demo
+from keras_tb_toolkit.toolkit import board, cli
+from keras_tb_toolkit.toolkit.config import API_STYLES
+from keras_tb_toolkit.toolkit.demo import DemoConfig, run_demo
 
 QUICK = DemoConfig(epochs=1, trials=2, search_epochs=1, limit=256)
 DASHBOARDS = ("scalars", "images", "histograms", "distributions", "graphs", "text",
@@ -110,7 +110,7 @@ def test_demo_twice_never_clobbers_the_first(tmp_path, capsys):
     marker = os.path.join(first, "sequential", "keep.txt")
     with open(marker, "w") as handle:
         handle.write("first demo")
-    from toolkit import runs
+    from keras_tb_toolkit.toolkit import runs
 
     made = runs.create_run_dir(tmp_path, "", prefix="demo")
     assert made != first and os.path.basename(made).startswith("demo-")

@@ -26,7 +26,7 @@ from tensorboard.plugins.projector import ProjectorConfig
 from tensorboard.plugins.projector import projector_plugin
 from werkzeug import test as werkzeug_test
 
-from callbacks.embedding_projector import EmbeddingProjector
+from keras_tb_toolkit.callbacks import EmbeddingProjector
 
 CHECKPOINT_FILES = {
     "checkpoint", "embeddings.index", "embeddings.data-00000-of-00001",

@@ -21,7 +21,7 @@ from helpers import (
 )
 from tensorboard.plugins.histogram import summary_v2
 
-from callbacks.histogram_logger import HistogramLogger
+from keras_tb_toolkit.callbacks import HistogramLogger
 
 CNN_VARIABLES = ["conv/kernel", "conv/bias", "logits/kernel", "logits/bias"]
 CNN_TAGS = (

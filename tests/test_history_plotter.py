@@ -18,7 +18,7 @@ from helpers import (
 )
 from matplotlib.figure import Figure
 
-from callbacks.history_plotter import HistoryPlotter, plot_history
+from keras_tb_toolkit.callbacks import HistoryPlotter, plot_history
 
 # Two metrics (loss, accuracy) side by side: 2 x 4 by 3 inches at 100 dpi.
 TWO_PANELS = (300, 800, 4)

@@ -21,7 +21,7 @@ from helpers import (
 from tensorboard import context
 from tensorboard.plugins.graph import graphs_plugin
 
-from callbacks.model_info_logger import ModelInfoLogger
+from keras_tb_toolkit.callbacks import ModelInfoLogger
 
 PARAM_TAGS = {
     "model/params/trainable",

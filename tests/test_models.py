@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from toolkit import models
-from toolkit.errors import ConfigError
+from keras_tb_toolkit.toolkit import models
+from keras_tb_toolkit.toolkit.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from toolkit import report
-from toolkit.cli import main
+from keras_tb_toolkit.toolkit import report
+from keras_tb_toolkit.toolkit.cli import main
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -216,7 +216,7 @@ def test_bad_inputs_exit_2_with_one_line(runs_dir, tmp_path, capsys):
 
 
 def test_library_errors_are_toolkit_errors(tmp_path, runs_dir):
-    from toolkit.errors import ConfigError, LogDirError, ReportError
+    from keras_tb_toolkit.toolkit.errors import ConfigError, LogDirError, ReportError
 
     with pytest.raises(LogDirError, match="does not exist"):
         report.read_logdir(tmp_path / "missing")

@@ -4,8 +4,8 @@ import keras
 import keras_tuner as kt
 import pytest
 
-from toolkit.errors import ConfigError
-from toolkit.search_spaces import SPACES, make_hypermodel
+from keras_tb_toolkit.toolkit.errors import ConfigError
+from keras_tb_toolkit.toolkit.search_spaces import SPACES, make_hypermodel
 
 COMMON = {"learning_rate", "optimizer", "dense_units", "dropout", "batch_norm"}
 CONV = {"conv_blocks", "kernel_size", "filters_1", "filters_2", "filters_3"}

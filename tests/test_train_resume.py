@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from toolkit import cli
+from keras_tb_toolkit.toolkit import cli
 
 RUN = ["--limit", "256", "--batch-size", "64", "--epochs", "3", "--save-freq", "3",
        "--deterministic", "--seed", "7"]
@@ -21,7 +21,7 @@ TIMEOUT_S = 180
 
 def _ktb(args, env=None):
     return subprocess.Popen(
-        [sys.executable, "-m", "toolkit", "train", *args],
+        [sys.executable, "-m", "keras_tb_toolkit", "train", *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "CUDA_VISIBLE_DEVICES": "", **(env or {})},
     )
@@ -120,8 +120,8 @@ def test_resumed_curves_continue_at_the_right_step(tmp_path):
     import keras
 
     import events
-    from toolkit import training
-    from toolkit.config import TrainConfig, read_config
+    from keras_tb_toolkit.toolkit import training
+    from keras_tb_toolkit.toolkit.config import TrainConfig, read_config
 
     class StopAfter(keras.callbacks.Callback):
         def __init__(self, epochs):

@@ -26,8 +26,8 @@ from tensorboard.plugins.hparams import api_pb2, backend_context, get_experiment
 from tensorboard.plugins.hparams import list_session_groups
 
 import events
-from toolkit import data, search_spaces, training, tuning
-from toolkit.cli import main
+from keras_tb_toolkit.toolkit import data, search_spaces, training, tuning
+from keras_tb_toolkit.toolkit.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--epochs", "1", "--limit", "128", "--batch-size", "64"]
@@ -222,7 +222,7 @@ def test_cli_usage_errors_exit_2_naming_the_argument(capsys, tmp_path):
 def ktb(args, log, **kwargs):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "toolkit", "tune", *args], cwd=ROOT, env=env,
+        [sys.executable, "-m", "keras_tb_toolkit", "tune", *args], cwd=ROOT, env=env,
         stdout=log, stderr=subprocess.STDOUT, **kwargs,
     )
 

@@ -1,9 +1,11 @@
-"""keras-tb-toolkit: train, search and look at Keras models in TensorBoard.
+"""The application behind the `ktb` command (also `python -m keras_tb_toolkit`).
 
-The application behind the `ktb` command: data (`toolkit.data`), the three
-API styles (`toolkit.models`), training (`toolkit.training`) and the command
-line (`toolkit.cli`). The callbacks it attaches live in the standalone
-`callbacks` package.
+Data (`data`), the three API styles (`models`), search spaces
+(`search_spaces`), training (`training`), searches (`tuning`), reports
+(`report`) and the command line (`cli`). The callbacks it attaches live in the
+standalone `keras_tb_toolkit.callbacks` package, which never imports this one.
 """
 
-__version__ = "0.1.0"
+from .. import __version__
+
+__all__ = ["__version__"]

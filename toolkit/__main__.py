@@ -1,7 +1,7 @@
-"""`python -m toolkit` is the `ktb` command."""
+"""`python -m keras_tb_toolkit.toolkit` is the `ktb` command."""
 
 import sys
 
-from toolkit.cli import main
+from .cli import main
 
 sys.exit(main())

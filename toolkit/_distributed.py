@@ -15,7 +15,7 @@ poll, and an optional time limit for a chief whose workers never return.
 import os
 import time
 
-from toolkit.errors import ConfigError
+from .errors import ConfigError
 
 
 def is_chief():

@@ -15,7 +15,7 @@ import dataclasses
 import tensorflow as tf
 from keras_tuner.src.engine import trial as trial_module
 
-from toolkit._hparams import failure_reason, session_hparams
+from ._hparams import failure_reason, session_hparams
 
 _COMPLETED = trial_module.TrialStatus.COMPLETED
 

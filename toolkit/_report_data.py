@@ -20,8 +20,8 @@ import dataclasses
 import math
 import os
 
-from toolkit.errors import ConfigError, ReportError
-from toolkit.runs import check_logdir  # noqa: F401  (report re-exports it)
+from .errors import ConfigError, ReportError
+from .runs import check_logdir  # noqa: F401  (report re-exports it)
 
 # Subdirectories that `keras.callbacks.TensorBoard` writes inside a run.
 SUBSETS = ("train", "validation")

@@ -6,7 +6,7 @@ function that stops it; `ktb board` and the tests use it.
 
 Example:
 
-    from toolkit import board
+    from keras_tb_toolkit.toolkit import board
 
     url, stop = board.start("logs")        # http://127.0.0.1:<free port>/
     try:
@@ -19,8 +19,8 @@ import signal
 import threading
 import typing
 
-from toolkit.runs import check_logdir
-from toolkit.errors import ConfigError
+from .runs import check_logdir
+from .errors import ConfigError
 
 __all__ = ["Board", "start", "wait"]
 

@@ -9,9 +9,9 @@ import json
 import math
 import os
 
-from toolkit import runs
-from toolkit.data import DATASETS, DEFAULT_DATASET, load_arrays
-from toolkit.errors import ConfigError, DataError
+from . import runs
+from .data import DATASETS, DEFAULT_DATASET, load_arrays
+from .errors import ConfigError, DataError
 
 API_STYLES = ("sequential", "functional", "subclassed")
 LR_SCHEDULES = ("cosine", "constant")

@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 
-from toolkit._arrays import (  # noqa: F401  (re-exported)
+from ._arrays import (  # noqa: F401  (re-exported)
     DEFAULT_DATASET,
     NUM_CLASSES,
     REQUIRED_KEYS,
@@ -38,7 +38,7 @@ from toolkit._arrays import (  # noqa: F401  (re-exported)
     with_channels,
     check_arrays,
 )
-from toolkit.errors import DataError
+from .errors import DataError
 
 KERAS_DATASETS = ("mnist", "fashion_mnist")
 DATASETS = (DEFAULT_DATASET,) + KERAS_DATASETS
@@ -80,7 +80,7 @@ def load_arrays(source=DEFAULT_DATASET):
             f"or a path to an .npz file, received: {source!r}"
         )
     if source == DEFAULT_DATASET:
-        ref = importlib.resources.files("toolkit") / "_assets" / "mnist_mini.npz"
+        ref = importlib.resources.files(__package__) / "_assets" / "mnist_mini.npz"
         with importlib.resources.as_file(ref) as path:
             return load_npz(str(path), name=DEFAULT_DATASET)
     if source in KERAS_DATASETS:

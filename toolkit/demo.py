@@ -13,9 +13,9 @@ demo-<time>/
 import dataclasses
 import time
 
-from toolkit import runs
-from toolkit.config import API_STYLES, TrainConfig
-from toolkit.data import DEFAULT_DATASET
+from . import runs
+from .config import API_STYLES, TrainConfig
+from .data import DEFAULT_DATASET
 
 SEARCH_DIR = "search"
 
@@ -45,7 +45,7 @@ def run_demo(config, *, progress=print):
     """
     arrays = TrainConfig(logdir=config.logdir, data=DEFAULT_DATASET).check()
     demo_dir = runs.create_run_dir(config.logdir, "", prefix="demo")
-    from toolkit import training, tuning
+    from . import training, tuning
 
     start = time.perf_counter()
     stages = len(API_STYLES) + 1

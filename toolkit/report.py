@@ -8,7 +8,7 @@ hyperparameters in a table.
 
 Example:
 
-    from toolkit import report
+    from keras_tb_toolkit.toolkit import report
 
     data = report.read_logdir("logs")
     metric = report.choose_metric(data)          # accuracy, else loss
@@ -20,7 +20,7 @@ import math
 import os
 import tempfile
 
-from toolkit._report_data import (
+from ._report_data import (
     LogData,
     RunData,
     check_logdir,
@@ -31,7 +31,7 @@ from toolkit._report_data import (
     rank_runs,
     read_logdir,
 )
-from toolkit.errors import ConfigError
+from .errors import ConfigError
 
 __all__ = [
     "FORMATS",

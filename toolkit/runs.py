@@ -4,7 +4,7 @@ import datetime
 import os
 import re
 
-from toolkit.errors import ConfigError, LogDirError
+from .errors import ConfigError, LogDirError
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

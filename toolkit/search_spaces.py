@@ -29,9 +29,9 @@ Example:
 
 import keras_tuner as kt
 
-from toolkit import models
-from toolkit.config import API_STYLES
-from toolkit.errors import ConfigError
+from . import models
+from .config import API_STYLES
+from .errors import ConfigError
 
 SPACES = API_STYLES + ("all",)
 

@@ -13,7 +13,7 @@ import os
 import keras
 import tensorflow as tf
 
-from callbacks import (
+from ..callbacks import (
     Checkpoint,
     ConfusionMatrixLogger,
     EmbeddingProjector,
@@ -21,9 +21,9 @@ from callbacks import (
     HistoryPlotter,
     ModelInfoLogger,
 )
-from toolkit import data as data_lib
-from toolkit import models, runs
-from toolkit.config import TrainConfig, write_config  # noqa: F401
+from . import data as data_lib
+from . import models, runs
+from .config import TrainConfig, write_config  # noqa: F401
 
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"

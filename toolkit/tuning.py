@@ -36,16 +36,16 @@ import warnings
 import keras_tuner as kt
 from keras_tuner.src.engine import trial as trial_module
 
-from toolkit import training
-from toolkit._distributed import is_chief, serve_oracle
-from toolkit._hparams import (
+from . import training
+from ._distributed import is_chief, serve_oracle
+from ._hparams import (
     EXPERIMENT_SUFFIX, HYPERBAND_HPARAMS, failure_reason, hparam_domains, hyperband_hparams,
     metric_infos, session_hparams, write_experiment, write_session_end, write_session_start,
 )
-from toolkit._leaderboard import (
+from ._leaderboard import (
     LeaderboardRow, leaderboard_markdown, leaderboard_rows, leaderboard_text, write_leaderboard,
 )
-from toolkit.errors import ConfigError, ToolkitError
+from .errors import ConfigError, ToolkitError
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 OBJECTIVE = "val_accuracy"
@@ -284,8 +284,8 @@ def run_search(arrays, *, space, tuner="random", max_trials=10, epochs=3,
     images, so the test split stays out of model selection. A worker returns
     an empty leaderboard: the chief owns the results.
     """
-    from toolkit import data as data_lib
-    from toolkit import search_spaces
+    from . import data as data_lib
+    from . import search_spaces
 
     pipelines = data_lib.load_data(
         arrays, batch_size=batch_size, seed=seed, epochs=epochs,

@@ -1,4 +1,4 @@
-"""The `ktb` command line (also `python -m toolkit`).
+"""The `ktb` command line (also `python -m keras_tb_toolkit`).
 
 Usage errors print one line, `ktb <command>: error: <what>`, and exit with
 status 2 before anything is written. TensorFlow is imported only after the
@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from toolkit.cli import board, demo, report, train, tune
+from . import board, demo, report, train, tune
 
 EXIT_USAGE = 2
 COMMANDS = (train, tune, demo, report, board)
@@ -49,7 +49,7 @@ def main(argv=None):
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from toolkit.errors import ToolkitError
+    from ..errors import ToolkitError
 
     try:
         return args.handler(args)

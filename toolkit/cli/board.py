@@ -28,7 +28,7 @@ def add_parser(commands):
 
 
 def run(args):
-    from toolkit import board
+    from .. import board
 
     server = board.start(args.logdir, host=args.host, port=args.port)
     print(f"TensorBoard at {server.url} (press Ctrl-C to stop)", flush=True)

@@ -2,7 +2,7 @@
 
 import shlex
 
-from toolkit.cli._args import positive_int
+from ._args import positive_int
 
 
 def add_parser(commands):
@@ -25,7 +25,7 @@ def add_parser(commands):
 
 
 def run(args):
-    from toolkit.demo import DemoConfig, run_demo
+    from ..demo import DemoConfig, run_demo
 
     result = run_demo(
         DemoConfig(

@@ -5,7 +5,7 @@ import os
 
 # toolkit.report imports matplotlib and TensorBoard only when drawing, so
 # a usage error still answers at once.
-from toolkit.report import FORMATS
+from ..report import FORMATS
 
 
 def _figure_path(text):
@@ -33,7 +33,7 @@ def add_parser(commands):
 
 
 def run(args):
-    from toolkit import report
+    from .. import report
 
     out, summary = report.write_report(args.logdir, out=args.out, metric=args.metric)
     print(f"report written to {out}")

@@ -2,10 +2,10 @@
 
 import argparse
 
-from toolkit.cli._args import positive_float, positive_int
-from toolkit.config import API_STYLES, LR_SCHEDULES
-from toolkit.data import DATASETS
-from toolkit.errors import ConfigError
+from ._args import positive_float, positive_int
+from ..config import API_STYLES, LR_SCHEDULES
+from ..data import DATASETS
+from ..errors import ConfigError
 
 
 def add_parser(commands):
@@ -67,7 +67,7 @@ def save_freq(text):
 
 
 def run(args):
-    from toolkit.config import TrainConfig, read_config
+    from ..config import TrainConfig, read_config
 
     if args.resume:
         if args.run_name is None:
@@ -90,7 +90,7 @@ def run(args):
             save_freq=args.save_freq,
         )
     arrays = config.check()
-    from toolkit import training
+    from .. import training
 
     result = training.train(config, arrays=arrays)
     print(f"test accuracy: {result.test_accuracy:.4f}")

@@ -38,8 +38,8 @@ Then `ktb board /shared/logs` shows every trial, from whichever machine.
 import argparse
 import os
 
-from toolkit.cli._args import positive_int
-from toolkit.data import DATASETS
+from ._args import positive_int
+from ..data import DATASETS
 
 SPACES = ("sequential", "functional", "subclassed", "all")
 TUNERS = ("random", "bayesian", "hyperband", "grid")
@@ -99,9 +99,9 @@ def non_negative_int(text):
 
 
 def run(args):
-    from toolkit import runs
-    from toolkit.config import TrainConfig
-    from toolkit.errors import ConfigError
+    from .. import runs
+    from ..config import TrainConfig
+    from ..errors import ConfigError
 
     if args.worker is not None and args.worker_id is None:
         raise ConfigError("--worker needs --worker-id N")
@@ -113,7 +113,7 @@ def run(args):
     arrays = TrainConfig(data=args.data or args.dataset or "mnist-mini",
                          logdir=args.logdir).check()
     set_distributed_env(args)
-    from toolkit import tuning  # imports keras_tuner, after the environment is set
+    from .. import tuning  # imports keras_tuner, after the environment is set
 
     result = tuning.run_search(
         arrays,

@@ -15,11 +15,11 @@ call it with sampled hyperparameters.
 
 import keras
 
-from toolkit.config import API_STYLES
-from toolkit.errors import ConfigError
-from toolkit.models.functional import MERGE_MODES, build_functional
-from toolkit.models.sequential import build_sequential
-from toolkit.models.subclassed import SubclassedCNN, build_subclassed
+from ..config import API_STYLES
+from ..errors import ConfigError
+from .functional import MERGE_MODES, build_functional
+from .sequential import build_sequential
+from .subclassed import SubclassedCNN, build_subclassed
 
 __all__ = [
     "API_STYLES",

@@ -2,7 +2,7 @@
 
 from keras import layers
 
-from toolkit.errors import ConfigError
+from ..errors import ConfigError
 
 
 def conv_bn(filters, kernel_size, batch_norm, name, padding="valid"):

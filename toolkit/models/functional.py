@@ -3,8 +3,8 @@
 import keras
 from keras import layers
 
-from toolkit.errors import ConfigError
-from toolkit.models._blocks import check_fits, classifier_head, conv_bn
+from ..errors import ConfigError
+from ._blocks import check_fits, classifier_head, conv_bn
 
 MERGE_MODES = ("concat", "add")
 

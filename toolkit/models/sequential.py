@@ -2,7 +2,7 @@
 
 import keras
 
-from toolkit.models._blocks import check_fits, classifier_head, conv_stack
+from ._blocks import check_fits, classifier_head, conv_stack
 
 
 def build_sequential(

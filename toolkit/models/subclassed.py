@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
-from toolkit.errors import ConfigError
-from toolkit.models._blocks import check_fits, classifier_head, conv_stack
+from ..errors import ConfigError
+from ._blocks import check_fits, classifier_head, conv_stack
 
 
 @keras.saving.register_keras_serializable(package="ktb")
