@@ -32,6 +32,7 @@ from .embedding_projector import EmbeddingProjector
 from .histogram_logger import HistogramLogger
 from .history_plotter import HistoryPlotter, plot_history
 from .model_info_logger import ModelInfoLogger
+from .scalar_logger import ScalarLogger
 
 __all__ = [
     "Checkpoint",
@@ -43,5 +44,6 @@ __all__ = [
     "HistoryPlotter",
     "ModelInfoLogger",
     "ResumeState",
+    "ScalarLogger",
     "plot_history",
 ]
