@@ -116,3 +116,18 @@ def plugin_context(logdir):
     multiplexer.Reload()
     provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
     return base_plugin.TBContext(logdir=str(logdir), data_provider=provider)
+
+
+def plugin_tensors(run_dir, plugin_name):
+    """{tag: [(step, array), ...]} of the tensor summaries of `run_dir`
+    whose metadata names the TensorBoard plugin `plugin_name`."""
+    import tensorflow as tf
+
+    accumulator = load(run_dir)
+    return {
+        tag: [(event.step, tf.make_ndarray(event.tensor_proto))
+              for event in accumulator.Tensors(tag)]
+        for tag in accumulator.Tags()["tensors"]
+        if accumulator.SummaryMetadata(tag).plugin_data.plugin_name
+        == plugin_name
+    }
