@@ -32,6 +32,7 @@ from .embedding_projector import EmbeddingProjector
 from .histogram_logger import HistogramLogger
 from .history_plotter import HistoryPlotter, plot_history
 from .model_info_logger import ModelInfoLogger
+from .pr_curve_logger import PRCurveLogger
 from .scalar_logger import ScalarLogger
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "HistogramLogger",
     "HistoryPlotter",
     "ModelInfoLogger",
+    "PRCurveLogger",
     "ResumeState",
     "ScalarLogger",
     "plot_history",

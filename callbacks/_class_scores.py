@@ -1,0 +1,160 @@
+"""Class probabilities of a fixed validation set, for the classifier loggers.
+
+`PRCurveLogger` and `MistakesLogger` both need, at a logged epoch, the
+probability of every class for every example of a fixed, user-bounded set
+of arrays, whatever the model outputs: one sigmoid (binary), softmax
+probabilities or logits. `ClassScores` holds the data, checks it against the
+model before training starts, and runs the forward pass.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import _confusion
+
+# Rows of softmax outputs sum to 1 up to float32 rounding; logits rarely do.
+_SUM_TOLERANCE = 1e-3
+
+
+def to_probabilities(outputs):
+    """Class probabilities, shape (n, num_classes >= 2), from model outputs.
+
+    One output column is a binary classifier: a probability when every value
+    lies in [0, 1], a logit otherwise (a sigmoid is applied); it becomes the
+    two columns (1 - p, p). Several columns are probabilities when every row
+    lies in [0, 1] and sums to 1, logits otherwise (a softmax is applied).
+    The decision is made over the whole set at once, so it cannot change
+    from one batch to the next.
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    in_unit_range = outputs.min() >= 0.0 and outputs.max() <= 1.0
+    if outputs.shape[1] == 1:
+        positive = outputs[:, 0]
+        if not in_unit_range:
+            positive = 1.0 / (1.0 + np.exp(-positive))
+        return np.stack([1.0 - positive, positive], axis=1)
+    sums = outputs.sum(axis=1)
+    if in_unit_range and np.allclose(sums, 1.0, atol=_SUM_TOLERANCE):
+        return outputs
+    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+class ClassScores:
+    """The validation arrays `(x, y)` of a classifier logger and their
+    class probabilities under the current model.
+
+    Args:
+        data: a tuple `(x, y)`: `x` an array (or a list/tuple/dict of arrays
+            for a multi-input model), `y` sparse class ids or one-hot.
+        class_names: the logger's checked `class_names`, or None.
+        batch_size: batch size of the forward pass.
+        owner: the logger's class name, for messages.
+    """
+
+    def __init__(self, data, class_names, batch_size, owner):
+        self.owner = owner
+        self.class_names = class_names
+        self.batch_size = batch_size
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise TypeError(
+                "`validation_data` must be a tuple `(x, y)` of arrays, "
+                f"received: {type(data).__name__}"
+            )
+        try:
+            self.x = keras.tree.map_structure(np.asarray, data[0])
+            y = np.asarray(data[1])
+            samples = len(keras.tree.flatten(self.x)[0])
+            labels = len(y)
+        except (TypeError, IndexError, ValueError):
+            raise TypeError(
+                "`validation_data` must be a tuple `(x, y)` of arrays, "
+                f"received elements of types {type(data[0]).__name__} and "
+                f"{type(data[1]).__name__}"
+            ) from None
+        if samples == 0 or samples != labels:
+            raise ValueError(
+                "`validation_data` must hold the same non-zero number of "
+                f"inputs and labels, received {samples} inputs and {labels} "
+                "labels"
+            )
+        self.labels = _confusion.class_labels(y)
+        # One-hot labels say how many classes there are before any model.
+        self.num_classes = y.shape[1] if y.ndim == 2 and y.shape[1] > 1 else (
+            len(class_names) if class_names else None)
+        if class_names and self.num_classes != len(class_names):
+            raise ValueError(
+                f"`class_names` must have one name per class "
+                f"({self.num_classes}), received {len(class_names)}: "
+                f"{list(class_names)}"
+            )
+        self._forward = None
+        self._model = None
+
+    def __deepcopy__(self, memo):
+        # KerasTuner copies callbacks per trial: the arrays are read-only and
+        # shared, the traced forward pass belongs to one model.
+        clone = object.__new__(ClassScores)
+        clone.__dict__.update(self.__dict__, _forward=None, _model=None)
+        return clone
+
+    @property
+    def names(self):
+        """One name per class (the class ids when no names were given)."""
+        return list(self.class_names or map(str, range(self.num_classes)))
+
+    def bind(self, model):
+        """Traces the forward pass for `model` and checks that its output
+        fits the classes, by one forward pass on the first example.
+
+        Raises:
+            ValueError: if the model does not output one score per class
+                (a regression model, say), or the labels or `class_names`
+                do not match its output.
+        """
+        if self._model is not model:
+            # Not `predict()`, which builds a data pipeline per call, nor
+            # `predict_on_batch()`, which repeats the batch per replica
+            # under MirroredStrategy; only the chief runs this.
+            self._forward = tf.function(
+                lambda x: model(x, training=False),
+                input_signature=[keras.tree.map_structure(
+                    lambda a: tf.TensorSpec((None, *a.shape[1:]), a.dtype),
+                    self.x)],
+            )
+            self._model = model
+        first = keras.tree.map_structure(lambda a: a[:1], self.x)
+        outputs = self._forward(first)
+        shape = tuple(getattr(outputs, "shape", ()))
+        if not tf.is_tensor(outputs) or len(shape) != 2:
+            raise ValueError(
+                f"{self.owner} needs a classifier: the model must output "
+                "shape (batch, num_classes), or (batch, 1) for a binary "
+                f"one, received output {shape or type(outputs).__name__}"
+            )
+        width = shape[1]
+        num_classes = 2 if width == 1 else width
+        if self.num_classes is not None and self.num_classes != num_classes:
+            raise ValueError(
+                f"{self.owner}: the model outputs {width} score(s) per "
+                f"example, i.e. {num_classes} classes, but "
+                f"`validation_data`/`class_names` have {self.num_classes}"
+            )
+        if self.labels.max() >= num_classes:
+            raise ValueError(
+                f"{self.owner}: `validation_data` has labels up to "
+                f"{self.labels.max()} but the model outputs {width} "
+                f"score(s), i.e. {num_classes} classes (a regression model "
+                "cannot be logged as a classifier)"
+            )
+        self.num_classes = num_classes
+
+    def probabilities(self):
+        """(n, num_classes) class probabilities under the bound model."""
+        batches = []
+        for start in range(0, len(self.labels), self.batch_size):
+            x = keras.tree.map_structure(
+                lambda a: a[start:start + self.batch_size], self.x)
+            batches.append(keras.ops.convert_to_numpy(self._forward(x)))
+        return to_probabilities(np.concatenate(batches))
