@@ -110,6 +110,11 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
          r"argument --port: must be an integer from 0 \(a free port\) to 65535, "
          r"received: '70000'$"),
         ([str(tmp_path), "--port", "http"], r"argument --port: .* received: 'http'$"),
+        ([str(tmp_path), "--reload-interval", "-1"],
+         r"argument --reload-interval: must be a number of seconds >= 0 \(0 loads once\), "
+         r"received: '-1'$"),
+        ([str(tmp_path), "--reload-interval", "nan"],
+         r"argument --reload-interval: .* received: 'nan'$"),
     ]
     for argv, message in cases:
         assert main(["board", *argv]) == 2, argv
@@ -126,9 +131,62 @@ def test_start_errors(tmp_path):
         board.start(tmp_path, port=-1)
     with pytest.raises(ConfigError, match=r"reload_interval: must be a number >= 0, received: -5"):
         board.start(tmp_path, reload_interval=-5)
+    with pytest.raises(ConfigError, match=r"reload_interval: must be a number >= 0, received: inf"):
+        board.start(tmp_path, reload_interval=float("inf"))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=rf"--port: TensorBoard could not bind to port {port}, it was already in use"):
             board.start(tmp_path, port=port, reload_interval=0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_follows_every_events_file_of_a_run_while_it_grows(tmp_path):
+    """Data appended to an older events file shows up, not only the newest file's.
+
+    TensorBoard's Python loader, left to itself, reads only the newest
+    events file of a directory: here "late" would never appear.
+    """
+    run = str(tmp_path / "run")
+    older = tf.summary.create_file_writer(run)
+    with older.as_default():
+        tf.summary.scalar("first", 1.0, step=0)
+    older.flush()
+    time.sleep(1.1)  # events file names carry the second they were created
+    newer = tf.summary.create_file_writer(run)
+    with newer.as_default():
+        tf.summary.scalar("second", 1.0, step=0)
+    newer.flush()
+    assert len(os.listdir(run)) == 2
+    url, stop = board.start(tmp_path, reload_interval=0.2)
+    try:
+        poll_json(url + "data/plugin/scalars/tags",
+                  lambda tags: {"first", "second"} <= set(tags.get("run", {})))
+        with older.as_default():
+            tf.summary.scalar("late", 2.0, step=1)
+        older.flush()
+        tags = poll_json(url + "data/plugin/scalars/tags",
+                         lambda tags: "late" in tags.get("run", {}), deadline_s=30)
+        assert set(tags["run"]) == {"first", "second", "late"}
+    finally:
+        stop()
+        older.close()
+        newer.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_url_logdir_goes_to_tensorboard_unchecked():
+    """`ram://` stands for gs:// and the like: no local directory is required."""
+    root = f"ram://board-{os.getpid()}/logs"
+    with tf.summary.create_file_writer(root + "/exp/a").as_default():
+        tf.summary.scalar("epoch_loss", 0.5, step=0)
+    url, stop = board.start(root, reload_interval=0)
+    try:
+        runs = poll_json(url + "data/runs", lambda runs: "exp/a" in runs)
+        assert runs == ["exp/a"]
+        assert set(get_json(url + "data/plugin/scalars/tags")["exp/a"]) == {"epoch_loss"}
+    finally:
+        stop()

@@ -4,6 +4,11 @@
 the default plugins) in background threads and returns its URL and a
 function that stops it; `ktb board` and the tests use it.
 
+It is made for watching training live: it reloads the log directory every
+`DEFAULT_RELOAD_INTERVAL` seconds and follows every events file of a run
+directory, not only the newest, so a run whose callbacks write into one
+directory from several writers shows all of them as they grow.
+
 Example:
 
     from keras_tb_toolkit.toolkit import board
@@ -15,6 +20,7 @@ Example:
         stop()
 """
 
+import re
 import signal
 import threading
 import typing
@@ -25,7 +31,12 @@ from .errors import ConfigError
 __all__ = ["Board", "start", "wait"]
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_RELOAD_INTERVAL = 5.0
+# Short enough to see each epoch appear while training, long enough that
+# TensorBoard's Python loader does not rescan the log directory constantly.
+DEFAULT_RELOAD_INTERVAL = 2.0
+# A log directory TensorBoard reads through its file systems (gs://, s3://,
+# hdfs://, ram://...), as TensorBoard itself recognizes one.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class Board(typing.NamedTuple):
@@ -41,52 +52,48 @@ def start(logdir, host=DEFAULT_HOST, port=0, reload_interval=DEFAULT_RELOAD_INTE
     Data is loaded by TensorBoard's Python loader in a background thread
     (`--load_fast=false`), so nothing outlives the process in a separate
     data-server program; the first request may come before every run is
-    loaded.
+    loaded. That loader follows only the newest events file of each
+    directory unless told otherwise (`--reload_multifile=true`, set here),
+    and a run being trained may have several growing at once.
 
     Args:
-        logdir: The directory to serve, which must exist.
+        logdir: The directory to serve: a local one, which must exist, or a
+            URL such as `gs://bucket/logs`, passed to TensorBoard unchecked.
         host: Address to bind. Defaults to `"127.0.0.1"` (this machine only).
         port: Port to bind; 0 asks the system for a free one. Defaults to `0`.
         reload_interval: Seconds between reloads of `logdir`; 0 loads it
-            once. Defaults to `5.0`.
+            once. Defaults to `2.0`.
 
     Returns:
         A `Board(url, stop)`.
 
     Raises:
-        LogDirError: `logdir` is missing or is a file.
-        ConfigError: `port` or `host` out of range, in use or not bindable.
+        LogDirError: a local `logdir` is missing or is a file.
+        ConfigError: `port`, `host` or `reload_interval` out of range, in use
+            or not bindable.
     """
-    path = check_logdir(logdir)
+    path = str(logdir) if _URL.match(str(logdir)) else check_logdir(logdir)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ConfigError(f"--port: must be an integer from 0 to 65535, received: {port!r}")
-    if not isinstance(reload_interval, (int, float)) or reload_interval < 0:
+    if (not isinstance(reload_interval, (int, float)) or isinstance(reload_interval, bool)
+            or not 0 <= reload_interval < float("inf")):
         raise ConfigError(
             f"reload_interval: must be a number >= 0, received: {reload_interval!r}"
         )
-    from tensorboard import default, program
+    from . import _tensorboard_compat as compat
 
-    servers = []
-
-    def make_server(wsgi_app, flags):
-        server = program.WerkzeugServer(wsgi_app, flags)
-        servers.append(server)
-        return server
-
-    tensorboard = program.TensorBoard(plugins=default.get_plugins(), server_class=make_server)
-    tensorboard.configure(
-        logdir=path, host=host, port=port, load_fast="false",
-        reload_interval=float(reload_interval),
-    )
     try:
-        url = tensorboard.launch()
-    except program.TensorBoardPortInUseError as error:
+        url, server = compat.launch(
+            logdir=path, host=host, port=port, load_fast="false",
+            reload_multifile=True, reload_interval=float(reload_interval),
+        )
+    except compat.PortInUseError as error:
         raise ConfigError(f"--port: {error.msg}") from None
-    except program.TensorBoardServerException as error:
+    except compat.ServerError as error:
         raise ConfigError(f"--host: {error.msg}") from None
     except OSError as error:
         raise ConfigError(f"--host: cannot serve on {host}:{port}: {error}") from None
-    return Board(url=url, stop=_stopper(servers[0]))
+    return Board(url=url, stop=_stopper(server))
 
 
 def _stopper(server):
