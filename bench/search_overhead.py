@@ -3,7 +3,7 @@
 Bare: `keras_tuner.RandomSearch` over the same HyperModel with only
 `keras.callbacks.TensorBoard` (keras-tuner reroutes it per trial and adds its
 HParams callback). Ours: `toolkit.tuning`'s RandomSearch with every toolkit
-callback (`training.run_callbacks`) per trial, HParams sessions, the
+callback (`training.build_callbacks`) per trial, HParams sessions, the
 experiment config and the leaderboard. Both search the same space with the
 same oracle seed, so they train the same configurations on the same data.
 The variants alternate round after round (the order flips each round); the

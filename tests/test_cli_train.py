@@ -154,3 +154,41 @@ def test_run_directories_started_in_the_same_second_get_suffixes(tmp_path, monke
     assert [os.path.basename(m) for m in made] == [
         "run-20260102-030405", "run-20260102-030405-2", "run-20260102-030405-3"
     ]
+
+
+def test_validate_checks_without_loading_and_load_arrays_names_the_flag(tmp_path):
+    from keras_tb_toolkit.toolkit.errors import ConfigError, DataError
+
+    missing = str(tmp_path / "missing.npz")
+    config = TrainConfig(data=missing, logdir=str(tmp_path / "logs"))
+    assert config.validate() is config  # the data file is not looked at
+    with pytest.raises(DataError, match=rf"^--data {missing}: no such file$"):
+        config.load_arrays()
+    with pytest.raises(ConfigError, match=r"^--epochs must be a positive integer, received: 0$"):
+        TrainConfig(epochs=0).validate()
+    assert TrainConfig().load_arrays().x_train.shape == (10000, 28, 28)
+    assert not (tmp_path / "logs").exists()
+
+
+def test_model_save_is_atomic_and_cleans_up_after_a_failure(tmp_path, monkeypatch):
+    import errno
+
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = tmp_path / "model.keras"
+    training.save_model_atomically(model, str(path))
+    saved = path.read_bytes()
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+    def disk_full(target):
+        with open(target, "wb") as handle:
+            handle.write(b"half a model")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(model, "save", disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        training.save_model_atomically(model, str(path))
+    assert os.listdir(tmp_path) == ["model.keras"]  # no temporary file left
+    assert path.read_bytes() == saved
+    assert keras.models.load_model(path).output_shape == (None, 1)

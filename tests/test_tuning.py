@@ -116,7 +116,7 @@ def search(tmp_path_factory):
 
     def factory(run_dir, pipelines):
         routed.append(run_dir)
-        return training.run_callbacks(run_dir, pipelines)
+        return training.build_callbacks(run_dir, pipelines)
 
     user_callback = Unpicklable()
     with warnings.catch_warnings(record=True) as caught:

@@ -20,7 +20,11 @@ CONFIG_FILE = "config.json"
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything `train()` needs; `check()` rejects values outside their range."""
+    """Everything `train()` needs.
+
+    `validate()` rejects values outside their range and `load_arrays()`
+    loads the data; `train()` runs both before it writes anything.
+    """
 
     api: str = "sequential"
     data: str = DEFAULT_DATASET
@@ -36,8 +40,19 @@ class TrainConfig:
     save_freq: object = "epoch"
     resume: bool = False
 
-    def check(self):
-        """Checks every field, then loads and returns the data's `Arrays`."""
+    def validate(self):
+        """Checks every field, the log directory and the run to resume.
+
+        Loads nothing: the data is checked by `load_arrays`.
+
+        Returns:
+            This configuration, so calls chain.
+
+        Raises:
+            ConfigError: a field outside what is allowed, or `resume` without
+                a `run_name` of an existing run.
+            LogDirError: `logdir` cannot be created or written.
+        """
         if self.api not in API_STYLES:
             raise ConfigError(
                 f"--api must be one of {', '.join(API_STYLES)}, "
@@ -80,6 +95,18 @@ class TrainConfig:
             if self.run_name is None:
                 raise ConfigError("--resume needs --run-name NAME, the run to continue")
             runs.existing_run_dir(self.logdir, self.api, self.run_name)
+        return self
+
+    def load_arrays(self):
+        """Loads and checks the arrays of `data`.
+
+        Returns:
+            The data's `toolkit.data.Arrays`.
+
+        Raises:
+            DataError: the data set or file cannot be used; the message starts
+                with the flag that names it, `--dataset` or `--data`.
+        """
         try:
             return load_arrays(self.data)
         except DataError as error:

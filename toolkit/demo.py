@@ -43,7 +43,7 @@ def run_demo(config, *, progress=print):
 
     `progress` receives one short line per stage.
     """
-    arrays = TrainConfig(logdir=config.logdir, data=DEFAULT_DATASET).check()
+    arrays = TrainConfig(logdir=config.logdir, data=DEFAULT_DATASET).validate().load_arrays()
     demo_dir = runs.create_run_dir(config.logdir, "", prefix="demo")
     from . import training, tuning
 

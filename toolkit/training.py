@@ -9,6 +9,7 @@ data stream from exactly where the checkpoint left it.
 
 import dataclasses
 import os
+import shutil
 
 import keras
 import tensorflow as tf
@@ -21,6 +22,7 @@ from ..callbacks import (
     HistoryPlotter,
     ModelInfoLogger,
 )
+from ..callbacks._atomic_io import remove_quietly, reserve_temp, write_atomically
 from . import data as data_lib
 from . import models, runs
 from .config import TrainConfig, write_config  # noqa: F401
@@ -50,11 +52,27 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
 
     Every check (arguments, data, log directory, model hyperparameters) runs
     before the run directory is created, so bad input writes nothing.
-    `arrays` are the data `config.check()` returned, when the caller has
-    already checked the configuration.
+
+    Args:
+        config: the `TrainConfig` of the run; validated here.
+        arrays: the data `config.load_arrays()` returned, when the caller has
+            already loaded it (the demo trains three models on one copy).
+            Defaults to `None`: loaded here.
+        extra_callbacks: callbacks attached after the toolkit's. Defaults to
+            `()`.
+        verbose: Keras' `verbose` for `fit()` and `evaluate()`. Defaults to
+            `1`.
+
+    Returns:
+        A `TrainResult`.
+
+    Raises:
+        ConfigError, LogDirError, DataError: see `TrainConfig.validate` and
+            `TrainConfig.load_arrays`.
     """
+    config.validate()
     if arrays is None:
-        arrays = config.check()
+        arrays = config.load_arrays()
     steps_per_epoch = data_lib.load_data(
         arrays, batch_size=config.batch_size, limit=config.limit
     ).steps_per_epoch
@@ -87,7 +105,7 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
 
     full = pipelines(start_epoch, config.epochs)
     callbacks = [
-        *run_callbacks(run_dir, full, save_freq=config.save_freq),
+        *build_callbacks(run_dir, full, save_freq=config.save_freq),
         *extra_callbacks,
     ]
     history = {}
@@ -127,7 +145,7 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
     )
 
 
-def run_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1):
+def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1):
     """Every TensorBoard callback of the toolkit, writing into `run_dir`.
 
     `ktb train` and each trial of `ktb tune` attach this set; `pipelines`
@@ -178,10 +196,20 @@ def seed_everything(seed, deterministic=False):
 
 
 def save_model_atomically(model, path):
-    """Saves to a temporary `.keras` beside `path`, then renames it into place."""
-    directory, name = os.path.split(path)
-    temporary = os.path.join(directory, f".{name}.tmp.keras")
-    model.save(temporary)
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    """Saves `model` as `.keras` at `path`; a kill mid-save leaves the old file or none.
+
+    Keras writes only to a path ending in `.keras`, never to an open file,
+    so the model goes to a temporary `.keras` first and the callbacks' one
+    atomic writer (`write_atomically`: fsync, rename, directory fsync) copies
+    it into place, readable by all like the plots. The temporary file is
+    removed whether or not that works.
+    """
+    temporary = reserve_temp(os.path.dirname(path) or ".", os.path.basename(path))
+    try:
+        model.save(temporary)
+        with open(temporary, "rb") as saved:
+            write_atomically(
+                path, lambda target: shutil.copyfileobj(saved, target), mode=0o644
+            )
+    finally:
+        remove_quietly(temporary)

@@ -8,7 +8,7 @@ tuner below, fixes that:
 - each trial runs in its own run directory `<logdir>/<name>/trial_<id>/`
   (`.../execution_<n>/` with several executions per trial), which is also
   keras-tuner's trial directory, with fresh toolkit callbacks from
-  `training.run_callbacks(run_dir, pipelines)` for every execution, so
+  `training.build_callbacks(run_dir, pipelines)` for every execution, so
   nothing of ours is deep-copied; a user callback that cannot be deep-copied
   is shared across trials with one warning;
 - each run directory is an HParams session (status, failure reason, the
@@ -64,7 +64,7 @@ class ToolkitTunerMixin:
         pipelines: the `toolkit.data.DataPipelines` of the search; the
             callback factory gets it.
         callback_factory: `(run_dir, pipelines) -> [callbacks]`, called per
-            trial execution. Defaults to `training.run_callbacks`.
+            trial execution. Defaults to `training.build_callbacks`.
         chief_timeout_s: the longest a chief serves the oracle, or `None`.
             Defaults to `None`.
     """
@@ -72,7 +72,7 @@ class ToolkitTunerMixin:
     def __init__(self, *args, pipelines=None, callback_factory=None,
                  chief_timeout_s=None, **kwargs):
         self.pipelines = pipelines
-        self.callback_factory = callback_factory or training.run_callbacks
+        self.callback_factory = callback_factory or training.build_callbacks
         self.chief_timeout_s = chief_timeout_s
         self._session_writers = {}
         self._warned_shared = set()

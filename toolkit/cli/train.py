@@ -89,7 +89,7 @@ def run(args):
             lr_schedule=args.lr_schedule,
             save_freq=args.save_freq,
         )
-    arrays = config.check()
+    arrays = config.validate().load_arrays()
     from .. import training
 
     result = training.train(config, arrays=arrays)

@@ -111,7 +111,7 @@ def run(args):
         raise ConfigError("--overwrite: only the chief (or a single process) may start afresh")
     runs.check_run_name(args.name, "--name")
     arrays = TrainConfig(data=args.data or args.dataset or "mnist-mini",
-                         logdir=args.logdir).check()
+                         logdir=args.logdir).validate().load_arrays()
     set_distributed_env(args)
     from .. import tuning  # imports keras_tuner, after the environment is set
 
