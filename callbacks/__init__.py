@@ -31,6 +31,7 @@ from .confusion_matrix_logger import ConfusionMatrixLogger
 from .embedding_projector import EmbeddingProjector
 from .histogram_logger import HistogramLogger
 from .history_plotter import HistoryPlotter, plot_history
+from .layout_writer import LayoutWriter
 from .live_plot import LivePlot
 from .model_info_logger import ModelInfoLogger
 from .pr_curve_logger import PRCurveLogger
@@ -44,6 +45,7 @@ __all__ = [
     "EmbeddingProjector",
     "HistogramLogger",
     "HistoryPlotter",
+    "LayoutWriter",
     "LivePlot",
     "ModelInfoLogger",
     "PRCurveLogger",
