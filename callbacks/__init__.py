@@ -33,6 +33,7 @@ from .histogram_logger import HistogramLogger
 from .history_plotter import HistoryPlotter, plot_history
 from .layout_writer import LayoutWriter
 from .live_plot import LivePlot
+from .mistakes_logger import MistakesLogger
 from .model_info_logger import ModelInfoLogger
 from .pr_curve_logger import PRCurveLogger
 from .scalar_logger import ScalarLogger
@@ -47,6 +48,7 @@ __all__ = [
     "HistoryPlotter",
     "LayoutWriter",
     "LivePlot",
+    "MistakesLogger",
     "ModelInfoLogger",
     "PRCurveLogger",
     "ResumeState",

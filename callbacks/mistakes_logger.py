@@ -1,0 +1,188 @@
+"""`MistakesLogger`: the validation examples the model gets most confidently
+wrong, as an image grid and a table in TensorBoard."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure
+
+from . import _class_scores
+from . import _copying
+from . import _figures
+from ._summary import RunWriters, is_chief
+from ._validation import check_log_dir, check_names, check_positive_int
+
+__all__ = ["MistakesLogger"]
+
+# Inches per grid cell: room for an image and a two-line caption.
+_CELL_INCHES = 1.8
+
+
+def worst_mistakes(probabilities, labels, count):
+    """The `count` misclassified examples with the highest confidence.
+
+    Returns:
+        (index, true class, predicted class, confidence) tuples, most
+        confident first; ties go to the lower index, so the order is
+        deterministic.
+    """
+    predicted = np.argmax(probabilities, axis=1)
+    confidence = probabilities[np.arange(len(labels)), predicted]
+    wrong = np.flatnonzero(predicted != labels)
+    order = wrong[np.lexsort((wrong, -confidence[wrong]))][:count]
+    return [(int(i), int(labels[i]), int(predicted[i]), float(confidence[i]))
+            for i in order]
+
+
+def image_inputs(x):
+    """`x` scaled to [0, 1] for display if it is one batch of images
+    (n, h, w) or (n, h, w, 1|3|4), else None (features, several inputs)."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "uif":
+        return None
+    if not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] in (1, 3, 4))):
+        return None
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    low, high = (0.0, 255.0) if x.dtype == np.uint8 else (x.min(), x.max())
+    return (x.astype(np.float32) - low) / max(high - low, 1e-12)
+
+
+def mistakes_table(mistakes, names):
+    """A Markdown table of the mistakes, for the Text dashboard."""
+    rows = ["| rank | index | true | predicted | confidence |",
+            "|---:|---:|---|---|---:|"]
+    rows += [f"| {rank} | {index} | {names[true]} | {names[predicted]} | "
+             f"{confidence:.3f} |"
+             for rank, (index, true, predicted, confidence)
+             in enumerate(mistakes, 1)]
+    if not mistakes:
+        rows.append("| - | - | - | - | no mistake |")
+    return "\n".join(rows)
+
+
+def mistakes_figure(mistakes, names, images, count, dpi=100):
+    """A grid of `count` cells: each mistake's image (or, for inputs that
+    are not images, its index), captioned with its true and predicted
+    class and the confidence of the prediction."""
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    figure = Figure(figsize=(columns * _CELL_INCHES, rows * _CELL_INCHES),
+                    dpi=dpi)
+    axes_grid = figure.subplots(rows, columns, squeeze=False)
+    for cell, axes in enumerate(axes_grid.flat):
+        axes.set_axis_off()
+        if cell >= len(mistakes):
+            continue
+        index, true, predicted, confidence = mistakes[cell]
+        if images is None:
+            axes.text(0.5, 0.5, f"#{index}", ha="center", va="center",
+                      fontsize=14, transform=axes.transAxes)
+        else:
+            axes.imshow(images[index], cmap="gray", vmin=0.0, vmax=1.0)
+        axes.set_title(f"#{index} true: {names[true]}\npredicted: "
+                       f"{names[predicted]} ({confidence:.2f})", fontsize=8)
+    if not mistakes:
+        figure.text(0.5, 0.5, "no mistake", ha="center", va="center")
+    figure.tight_layout()
+    return figure
+
+
+class MistakesLogger(keras.callbacks.Callback):
+    """Shows the validation examples the model gets most confidently wrong.
+
+    Every `freq` epochs (where `epoch % freq == 0`, step = epoch) it runs
+    one forward pass over `validation_data`, keeps the `num_mistakes`
+    misclassified examples whose predicted class has the highest
+    probability, and writes to `<log_dir>/validation`:
+
+    - the image `mistakes`: a grid with one cell per mistake, captioned
+      `#<index> true: <class>` / `predicted: <class> (<confidence>)`; the
+      cell shows the example when `x` is one array of images, (n, h, w) or
+      (n, h, w, 1|3|4), and its index otherwise;
+    - the text `mistakes_table`: the same mistakes as a Markdown table
+      (rank, index, true, predicted, confidence).
+
+    The model may output softmax probabilities, logits (a softmax is
+    applied) or, for a binary classifier, one sigmoid probability or logit.
+    Its output is checked against the classes when training begins, with
+    one forward pass on the first example: a regression model fails there.
+
+    Args:
+        log_dir: The run directory (the one given to
+            `keras.callbacks.TensorBoard`).
+        validation_data: A tuple `(x, y)` of arrays, `y` sparse class ids
+            or one-hot. Every example is predicted at each logged epoch, so
+            keep it to a few thousand.
+        num_mistakes: How many mistakes to show. Defaults to `9`.
+        freq: Log every `freq` epochs. Defaults to `1`.
+        class_names: One name per class for the captions. None uses the
+            class ids. Defaults to `None`.
+        batch_size: Batch size of the forward pass. Defaults to `256`.
+        dpi: Resolution of the image. Defaults to `100`.
+
+    Raises:
+        TypeError: If `log_dir`, `validation_data` or `class_names` has the
+            wrong type.
+        ValueError: If `num_mistakes`, `freq`, `batch_size` or `dpi` is not
+            a positive integer, the data is empty or has bad labels,
+            `class_names` does not match the classes; or, when training
+            begins, if the model's output does not match the classes.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_tb_toolkit.callbacks import MistakesLogger
+
+    x = np.random.rand(16, 8, 8).astype("float32")
+    y = np.random.randint(0, 2, size=16)
+    model = keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten(),
+                              keras.layers.Dense(2)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[
+        MistakesLogger("/tmp/mistakes_run", (x, y), num_mistakes=4)])
+    ```
+    """
+
+    def __init__(self, log_dir, validation_data, num_mistakes=9, freq=1,
+                 class_names=None, batch_size=256, dpi=100):
+        super().__init__()
+        self.log_dir = check_log_dir(log_dir)
+        self.num_mistakes = check_positive_int(num_mistakes, "num_mistakes")
+        self.freq = check_positive_int(freq, "freq")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.dpi = check_positive_int(dpi, "dpi")
+        self.class_names = check_names(class_names, "class_names")
+        self._scores = _class_scores.ClassScores(
+            validation_data, self.class_names, self.batch_size,
+            "MistakesLogger")
+        self._images = image_inputs(self._scores.x)
+        self._writers = RunWriters(self.log_dir)
+
+    def __deepcopy__(self, memo):
+        # KerasTuner copies the callbacks of each trial: a fresh writer.
+        return _copying.copy_configuration(
+            self, memo, {"_writers": RunWriters(self.log_dir)})
+
+    def on_train_begin(self, logs=None):
+        self._writers.close()
+        self._scores.bind(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch % self.freq or not is_chief():
+            return
+        names = self._scores.names
+        mistakes = worst_mistakes(self._scores.probabilities(),
+                                  self._scores.labels, self.num_mistakes)
+        figure = mistakes_figure(mistakes, names, self._images,
+                                 self.num_mistakes, self.dpi)
+        with self._writers.writer("validation").as_default(step=epoch):
+            tf.summary.image("mistakes", _figures.figure_to_image(figure))
+            tf.summary.text("mistakes_table", mistakes_table(mistakes, names))
+        self._writers.flush()
+
+    def on_train_end(self, logs=None):
+        self._writers.close()
