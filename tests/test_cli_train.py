@@ -43,7 +43,8 @@ def test_train_attaches_every_toolkit_callback(tmp_path):
     activations = {f"activations/{layer}" for layer in layers + ["pool_1", "pool_2", "flatten"]}
     train_tags = set(events.load(os.path.join(run_dir, "train")).Tags()["tensors"])
     assert train_tags == {
-        "epoch_loss", "epoch_accuracy", "epoch_learning_rate", "gradient_norm", "history",
+        "epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_steps_per_second",
+        "epoch_examples_per_second", "gradient_norm", "history",
         "model/summary", "model/params/trainable", "model/params/non_trainable", "model/params/total",
         *variables, *activations, *{f"update_ratio/{layer}" for layer in layers},
     }

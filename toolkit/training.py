@@ -21,6 +21,7 @@ from ..callbacks import (
     HistogramLogger,
     HistoryPlotter,
     ModelInfoLogger,
+    ScalarLogger,
 )
 from ..callbacks._atomic_io import remove_quietly, reserve_temp, write_atomically
 from . import data as data_lib
@@ -105,7 +106,8 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
 
     full = pipelines(start_epoch, config.epochs)
     callbacks = [
-        *build_callbacks(run_dir, full, save_freq=config.save_freq),
+        *build_callbacks(run_dir, full, save_freq=config.save_freq,
+                         batch_size=config.batch_size),
         *extra_callbacks,
     ]
     history = {}
@@ -145,22 +147,24 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
     )
 
 
-def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1):
+def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1,
+                    batch_size=None):
     """Every TensorBoard callback of the toolkit, writing into `run_dir`.
 
     `ktb train` and each trial of `ktb tune` attach this set; `pipelines`
     provides the validation samples the confusion matrix, the activation
     histograms and the projector use. The samples are small on purpose: the
     whole set must cost the training loop next to nothing
-    (bench/callback_overhead.py).
+    (bench/callback_overhead.py). `ScalarLogger` stands in for
+    `keras.callbacks.TensorBoard` with the same tags: it shares the run's
+    events files with the other callbacks and flushes every epoch, so a
+    TensorBoard started first shows the curves while training runs.
     """
     x_val, y_val = pipelines.validation_sample(EMBEDDING_SAMPLE)
     class_names = [str(c) for c in range(pipelines.num_classes)]
     return [
         Checkpoint(os.path.join(run_dir, CHECKPOINT_DIR), save_freq=save_freq),
-        keras.callbacks.TensorBoard(
-            log_dir=run_dir, update_freq="epoch", write_graph=False
-        ),
+        ScalarLogger(run_dir, batch_size=batch_size),
         ModelInfoLogger(run_dir),
         HistogramLogger(run_dir, freq=histogram_freq, sample=x_val[:ACTIVATION_SAMPLE]),
         HistoryPlotter(run_dir),
