@@ -7,7 +7,8 @@ directory, in the layout of `keras.callbacks.TensorBoard` (`<run>/train` and
 histogram callback writes). It then times, in one process, the reading
 (`toolkit.report.read_logdir`, TensorBoard's event multiplexer) with one
 thread (the default) and with `--threads` threads, and the drawing and writing of
-the PNG (`report_figure` + `save_figure`); medians of `--rounds` rounds.
+the PNG (`report_figure` + the callbacks' `save_figure`); medians of
+`--rounds` rounds.
 The one-time import of TensorFlow and TensorBoard is timed apart. Goal:
 reading under 10 s.
 
@@ -64,6 +65,7 @@ def main():
     import tensorflow  # noqa: F401
     from tensorboard.backend.event_processing import plugin_event_multiplexer  # noqa: F401
 
+    from keras_tb_toolkit.callbacks._figures import save_figure
     from keras_tb_toolkit.toolkit import report
 
     import_s = time.perf_counter() - start
@@ -78,7 +80,7 @@ def main():
         metric = report.choose_metric(data)
         out = os.path.join(root, "report.png")
         draw_s, _ = timed(
-            lambda: report.save_figure(report.report_figure(data, metric), out), args.rounds
+            lambda: save_figure(report.report_figure(data, metric), out), args.rounds
         )
         records = len(data.records())
 

@@ -1,16 +1,23 @@
 """`ktb report`: reading event files back exactly, the figure, the summary, errors."""
 
+import io
+import itertools
 import os
 import re
 import struct
+import tempfile
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from tensorboard.plugins.hparams import api as hp
+from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams import summary as hparams_summary
 
 from keras_tb_toolkit.toolkit import report
 from keras_tb_toolkit.toolkit.cli import main
+from keras_tb_toolkit.toolkit.cli import report as report_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -66,6 +73,51 @@ def search_dir(tmp_path_factory):
     return root
 
 
+def write_trials(root, count, epochs, failed=()):
+    """A search of `count` trials named as `ktb tune` names them, under a
+    timestamped folder, with the demo's hyperparameter names: ten vary,
+    two are the same in every trial. The `failed` ones end their session
+    with a failure, as `toolkit.tuning` writes it, before any epoch."""
+    search = root / "search-20261129-063340"
+    for i in range(count):
+        trial = search / f"trial_{i:03d}"
+        values = {
+            "api": ("sequential", "functional", "subclassed")[i % 3],
+            "learning_rate": (0.1, 0.01, 0.001, 0.0001)[i % 4],
+            "optimizer": ("adam", "adamw", "rmsprop")[i % 3], "dense_units": 32 * (1 + i % 4),
+            "dropout": (i % 5) / 8, "batch_norm": bool(i % 2), "conv_blocks": 1 + i % 3,
+            "kernel_size": 3 + 2 * (i % 2), "filters_1": 16 * (1 + i % 3),
+            "label_smoothing": (i % 3) / 8, "seed": 0, "dataset": "mnist",
+        }
+        with tf.summary.create_file_writer(str(trial)).as_default():
+            hp.hparams(values, trial_id=str(i))
+            if i in failed:
+                tf.summary.text("trial_status", f"FAILED: out of memory in trial {i}", step=0)
+                end = hparams_summary.session_end_pb(api_pb2.STATUS_FAILURE)
+                tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=0)
+                continue
+        for subset, offset in (("train", 0.0625), ("validation", 0.0)):
+            write_scalars(trial / subset, {
+                "epoch_accuracy": [i / 64 + epoch / 128 + offset for epoch in range(epochs)],
+                "epoch_loss": [2.0 - i / 32 for _ in range(epochs)],
+            })
+    return search
+
+
+@pytest.fixture(scope="module")
+def four_trials(tmp_path_factory):
+    root = tmp_path_factory.mktemp("four")
+    write_trials(root, 4, epochs=3)
+    return root
+
+
+@pytest.fixture(scope="module")
+def fifty_trials(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fifty")
+    write_trials(root, 50, epochs=1, failed=set(range(3, 48, 5)))
+    return root
+
+
 def png_size(path):
     with open(path, "rb") as f:
         header = f.read(24)
@@ -115,50 +167,69 @@ def test_report_writes_png_of_expected_size_and_summary(runs_dir, capsys):
     assert main(["report", str(runs_dir)]) == 0
 
     out = runs_dir / "report.png"
-    width, height = report.figure_size(report.read_logdir(runs_dir))
+    width, height = report.figure_size(report.read_logdir(runs_dir), "accuracy")
     assert png_size(out) == (round(width * report.DPI), round(height * report.DPI))
-    stdout = capsys.readouterr().out
-    assert f"report written to {out}" in stdout
-    assert "2 runs, metric accuracy (higher is better)" in stdout
-    assert "best run: exp/b (validation accuracy 0.8125 at step 2)" in stdout
-    assert ("exp/b  train: accuracy=0.875 loss=0.5 | "
-            "validation: accuracy=0.8125 loss=1.125") in stdout
-    assert ("exp/a  train: accuracy=0.75 loss=1.25 | "
-            "validation: accuracy=0.625 loss=1.75") in stdout
-    assert stdout.index("exp/b  train") < stdout.index("exp/a  train")
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        f"report written to {out}",
+        f"2 runs under {runs_dir}/exp, ranked on the final accuracy "
+        "(higher is better; validation, else train)",
+        "best run: b (validation accuracy 0.8125 at step 2)",
+        "rank  run  train accuracy  validation accuracy  best step",
+        "   1  b             0.875               0.8125          2",
+        "   2  a              0.75                0.625          2",
+        "best step: the step of the best validation accuracy of the run "
+        "(runs are ranked on their final value)",
+        "other scalars: --all-metrics lists their final values",
+    ]
+    assert captured.err == ""  # a small log directory reads too fast for progress
     os.remove(out)
 
 
-def test_report_svg_with_loss_ranks_lowest_first(runs_dir, tmp_path, capsys):
+def test_report_svg_with_loss_ranks_lowest_first_and_lists_all_metrics(
+        runs_dir, tmp_path, capsys):
     out = tmp_path / "loss.svg"
 
-    assert main(["report", str(runs_dir), "--out", str(out), "--metric", "loss"]) == 0
+    argv = ["report", str(runs_dir), "--out", str(out), "--metric", "loss", "--all-metrics"]
+    assert main(argv) == 0
 
-    width, height = report.figure_size(report.read_logdir(runs_dir))
+    width, height = report.figure_size(report.read_logdir(runs_dir), "loss")
     head = out.read_text()[:2000]
     assert re.search(rf'width="{width * 72:g}pt" height="{height * 72:g}pt"', head)
-    stdout = capsys.readouterr().out
-    assert "metric loss (lower is better)" in stdout
-    assert "best run: exp/b (validation loss 1.125 at step 2)" in stdout
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3:] == [
+        "rank  run  train loss  validation loss  best step",
+        "   1  b           0.5            1.125          2",
+        "   2  a          1.25             1.75          2",
+        "best step: the step of the best validation loss of the run "
+        "(runs are ranked on their final value)",
+        "final value of every scalar:",
+        "  b",
+        "    train: accuracy=0.875 loss=0.5",
+        "    validation: accuracy=0.8125 loss=1.125",
+        "  a",
+        "    train: accuracy=0.75 loss=1.25",
+        "    validation: accuracy=0.625 loss=1.75",
+    ]
+    assert "best run: b (validation loss 1.125 at step 2)" in lines
     assert not (runs_dir / "report.png").exists()
 
 
-def test_report_of_search_ranks_trials_with_hparams(search_dir, tmp_path, capsys):
+def test_report_of_search_ranks_trials_with_varied_hparams(search_dir, tmp_path, capsys):
     out = tmp_path / "search.png"
 
     assert main(["report", str(search_dir), "--out", str(out)]) == 0
 
-    width, height = report.figure_size(report.read_logdir(search_dir))
+    width, height = report.figure_size(report.read_logdir(search_dir), "accuracy")
     assert png_size(out) == (round(width * report.DPI), round(height * report.DPI))
     lines = capsys.readouterr().out.splitlines()
-    trial_lines = [line for line in lines if line.startswith("  trial_")]
-    assert trial_lines == [
-        "  trial_1  train: accuracy=0.875 | validation: accuracy=0.875 | "
-        "hparams: units=16 learning_rate=0.001",
-        "  trial_0  train: accuracy=0.5 | validation: accuracy=0.5 | "
-        "hparams: units=8 learning_rate=0.01",
-        "  trial_2  train: accuracy=0.25 | validation: accuracy=0.25 | "
-        "hparams: units=8 learning_rate=0.1",
+    assert lines[3:8] == [
+        "rank  run      train accuracy  validation accuracy  best step  units  learning_rate",
+        "   1  trial_1           0.875                0.875          1  16     0.001",
+        "   2  trial_0             0.5                  0.5          1  8      0.01",
+        "   3  trial_2            0.25                 0.25          1  8      0.1",
+        "best step: the step of the best validation accuracy of the run "
+        "(runs are ranked on their final value)",
     ]
 
 
@@ -172,6 +243,7 @@ def test_report_replaces_only_the_out_file_atomically(runs_dir, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["notes.txt", "report.png"]
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert png_size(out)[0] == round(report.WIDTH * report.DPI)
+    assert (out.stat().st_mode & 0o777) == 0o644  # a figure is meant to be shared
 
 
 def _bad_inputs(tmp_path, runs_dir):

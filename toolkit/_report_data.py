@@ -14,11 +14,18 @@ the Keras layout `<run>/train` and `<run>/validation` (and events written in
 `<run>` itself, such as a trial's hparams session) into one `RunData`, whose
 `scalars` are keyed by subset: "train", "validation", or "" for the run
 directory itself.
+
+TensorBoard reads an events file up to its last whole record and takes a
+truncated tail for data still being written, without a word. A report would
+then rank a run on a value that is not its last, so every events file is
+also walked record header by record header (`truncated_at`), and the runs
+with a truncated file are named in the report.
 """
 
 import dataclasses
 import math
 import os
+import struct
 
 from .errors import ConfigError, ReportError
 from .runs import check_logdir  # noqa: F401  (report re-exports it)
@@ -32,6 +39,14 @@ _NOT_EPOCH_METRIC = ("batch_",)
 _NOT_EPOCH_SUFFIX = ("_vs_iterations",)
 # Metrics whose names contain one of these words are better when lower.
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae")
+# The text summary `toolkit._hparams.write_session_end` writes in a trial's
+# run directory: "SUCCESS", or "FAILED: <reason>".
+_TRIAL_STATUS_TAG = "trial_status"
+_FAILED_PREFIX = "FAILED: "
+# TFRecord framing: uint64 length, uint32 masked CRC-32C of the length, the
+# data, uint32 masked CRC-32C of the data.
+_RECORD_HEADER = struct.Struct("<QI")
+_RECORD_FOOTER = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +59,23 @@ class RunData:
         scalars: `{subset: {tag: ((step, value), ...)}}`, steps ascending.
         hparams: `{name: value}` of the run's hparams session; empty when
             the run is not a trial of a search.
+        failure: Why the trial failed, when its hparams session ended with
+            a failure status; None otherwise.
+        incomplete: `((events file, bytes read, file size), ...)` of the
+            files whose tail is not a whole record (a run killed mid-write,
+            or a file cut short by a copy): they were read only up to
+            `bytes read`, so the run's last values may be missing.
     """
 
     name: str
     scalars: dict
     hparams: dict
+    failure: str | None = None
+    incomplete: tuple = ()
+
+    @property
+    def failed(self):
+        return self.failure is not None
 
     def metric_series(self, metric, subset):
         """`((step, value), ...)` of `metric` in `subset`, or `()`."""
@@ -63,6 +90,17 @@ class RunData:
         series = self.metric_series(metric, subset)
         return series[-1] if series else None
 
+    def best(self, metric, subset):
+        """`(step, value)` of the best value of `metric` in `subset`, or None.
+
+        The first of equal values wins; NaN is never best unless all are.
+        """
+        series = self.metric_series(metric, subset)
+        if not series:
+            return None
+        sign = 1.0 if lower_is_better(metric) else -1.0
+        return min(series, key=lambda item: (math.isnan(item[1]), sign * item[1]))
+
 
 @dataclasses.dataclass(frozen=True)
 class LogData:
@@ -70,7 +108,9 @@ class LogData:
 
     Attributes:
         logdir: The directory that was read, as given.
-        runs: `RunData` of the runs holding scalars, sorted by name.
+        runs: `RunData` of the runs holding scalars or an hparams session
+            (a trial that failed before its first epoch has no scalars),
+            sorted by name.
         hparam_names: Hyperparameter names, in the order the search's
             experiment config declares them, then any others sorted.
     """
@@ -163,7 +203,8 @@ def ranking_subset(run, metric):
 def rank_runs(runs, metric):
     """`[(run, subset, (step, value))]` best first; runs without `metric` last.
 
-    NaN values rank after every number; ties keep the name order.
+    NaN values rank after every number; ties keep the name order. Failed
+    trials are ranked as any other run: `rank` sets them apart.
     """
     sign = 1.0 if lower_is_better(metric) else -1.0
     ranked, missing = [], []
@@ -182,13 +223,84 @@ def rank_runs(runs, metric):
     return ranked + missing
 
 
-def read_logdir(logdir, threads=1):
+@dataclasses.dataclass(frozen=True)
+class Ranking:
+    """The runs of a log directory sorted for one metric.
+
+    Attributes:
+        metric: The metric ranked on.
+        ranked: `((run, subset, (step, value)), ...)` best first, from
+            `rank_runs`: the runs that logged `metric` and did not fail.
+        failed: The trials whose hparams session ended in failure.
+        no_data: The other runs: they logged no `metric` (still running,
+            or killed before their first epoch ended).
+    """
+
+    metric: str
+    ranked: tuple
+    failed: tuple
+    no_data: tuple
+
+    @property
+    def incomplete(self):
+        """The ranked runs read only up to a truncated record."""
+        return tuple(run for run, _, _ in self.ranked if run.incomplete)
+
+
+def rank(data, metric):
+    """Sorts the runs of `data` into a `Ranking` on `metric`."""
+    ranked, no_data = [], []
+    for item in rank_runs([run for run in data.runs if not run.failed], metric):
+        (ranked if item[1] is not None else no_data).append(item)
+    return Ranking(
+        metric=metric,
+        ranked=tuple(ranked),
+        failed=tuple(run for run in data.runs if run.failed),
+        no_data=tuple(run for run, _, _ in no_data),
+    )
+
+
+def short_names(names):
+    """`(prefix, {name: short name})`: names less their shared leading folders.
+
+    Folders shared by every name say nothing about any one run (a demo's
+    `demo-20261129-063340/`, a search's directory); at least the last
+    component of each name is kept.
+    """
+    parts = [name.split("/") for name in names]
+    shared = 0
+    if parts:
+        most = min(len(split) for split in parts) - 1
+        while shared < most and len({split[shared] for split in parts}) == 1:
+            shared += 1
+    prefix = "/".join(parts[0][:shared]) if parts else ""
+    return prefix, {name: "/".join(split[shared:]) for name, split in zip(names, parts)}
+
+
+def varied_hparams(runs, names):
+    """The `names` whose value is not the same in every one of `runs`.
+
+    A name some runs lack (a conditional hyperparameter) varies. Names set
+    in more runs come first, then in the order of `names`.
+    """
+    varied = [
+        name for name in names
+        if len({(name in run.hparams, repr(run.hparams.get(name))) for run in runs}) > 1
+    ]
+    present = {name: sum(name in run.hparams for run in runs) for name in varied}
+    return sorted(varied, key=lambda name: -present[name])
+
+
+def read_logdir(logdir, threads=1, progress=None):
     """Reads the scalars and hparams sessions of every run under `logdir`.
 
     Args:
         logdir: A log root (`logs`), an experiment, a search or one run.
         threads: Runs reloaded at once, by TensorBoard's multiplexer.
             Defaults to `1`.
+        progress: Called as `progress(done, total)` with the TensorBoard
+            runs (directories of event files) read so far: once with 0
+            before the first, then after each. Defaults to `None`.
 
     Returns:
         A `LogData`.
@@ -207,7 +319,6 @@ def read_logdir(logdir, threads=1):
         # One sample per tag for images, histograms...: parsed, not kept.
         size_guidance={accumulator.TENSORS: 1},
         tensor_size_guidance={"scalars": 0},
-        max_reload_threads=threads,
     )
     multiplexer.AddRunsFromDirectory(path)
     if not multiplexer.Runs():
@@ -216,8 +327,8 @@ def read_logdir(logdir, threads=1):
             "directory written by `ktb train` or keras.callbacks.TensorBoard "
             "(for example: logs)"
         )
-    multiplexer.Reload()
-    scalars, hparams, declared = {}, {}, []
+    truncated = _reload(multiplexer, path, threads, progress)
+    scalars, hparams, failures, declared = {}, {}, {}, []
     for tb_run, tags in multiplexer.PluginRunToTagToContent("scalars").items():
         run, subset = _split_run(tb_run)
         scalars.setdefault(run, {})[subset] = {
@@ -225,22 +336,126 @@ def read_logdir(logdir, threads=1):
         }
     for tb_run, tags in multiplexer.PluginRunToTagToContent("hparams").items():
         run, _ = _split_run(tb_run)
-        session, names = _hparams(tags)
-        hparams.setdefault(run, {}).update(session)
+        session, names, failed = _hparams(tags)
+        if session is not None:  # not a search's experiment config only
+            hparams.setdefault(run, {}).update(session)
         declared.extend(name for name in names if name not in declared)
+        if failed:
+            failures[run] = _failure_reason(multiplexer, tb_run)
     if not any(tags for subsets in scalars.values() for tags in subsets.values()):
         raise ReportError(
             f"LOGDIR: the event files under {path} hold no scalar summaries "
             "to report"
         )
+    incomplete = {}
+    for tb_run, files in truncated.items():
+        incomplete.setdefault(_split_run(tb_run)[0], []).extend(files)
     runs = tuple(
-        RunData(name=name, scalars=scalars[name], hparams=hparams.get(name, {}))
-        for name in sorted(scalars)
+        RunData(
+            name=name,
+            scalars=scalars.get(name, {}),
+            hparams=hparams.get(name, {}),
+            failure=failures.get(name),
+            incomplete=tuple(sorted(incomplete.get(name, ()))),
+        )
+        for name in sorted(set(scalars).union(hparams))
     )
     found = {name for run in runs for name in run.hparams}
     names = [name for name in declared if name in found]
     names += sorted(found.difference(names))
     return LogData(logdir=path, runs=runs, hparam_names=tuple(names))
+
+
+def _reload(multiplexer, logdir, threads, progress):
+    """Reads every run, `threads` at a time; returns its truncated files.
+
+    `EventMultiplexer.Reload` would read them too, but says nothing until
+    it is done: run by run, `progress` can show how far it got.
+    """
+    import concurrent.futures
+
+    run_paths = multiplexer.RunPaths()
+    tb_runs = sorted(run_paths)
+
+    def load(tb_run):
+        multiplexer.GetAccumulator(tb_run).Reload()
+        return tb_run, _truncated_files(run_paths[tb_run], logdir)
+
+    if progress is not None:
+        progress(0, len(tb_runs))
+    truncated = {}
+    with concurrent.futures.ThreadPoolExecutor(max(threads, 1)) as pool:
+        for done, (tb_run, files) in enumerate(pool.map(load, tb_runs), start=1):
+            if files:
+                truncated[tb_run] = files
+            if progress is not None:
+                progress(done, len(tb_runs))
+    return truncated
+
+
+def _truncated_files(directory, logdir):
+    """`[(file relative to logdir, bytes read, size)]` of truncated files."""
+    from tensorboard.backend.event_processing import io_wrapper
+
+    found = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if io_wrapper.IsTensorFlowEventsFile(path) and os.path.isfile(path):
+            size = os.path.getsize(path)
+            read = truncated_at(path, size)
+            if read is not None:
+                relative = os.path.relpath(path, logdir).replace(os.sep, "/")
+                found.append((relative, read, size))
+    return found
+
+
+def truncated_at(path, size=None):
+    """Where the whole records of an events file end, if bytes follow.
+
+    Walks the record headers only (no data is read): the file is whole when
+    the last record ends exactly at its size. A header whose checksum is
+    wrong ends the walk too, as it ends TensorBoard's reading.
+
+    Args:
+        path: An events file.
+        size: Its size in bytes. Defaults to `None`: its size now.
+
+    Returns:
+        The offset just past the last whole record, or None when the file
+        holds whole records only.
+    """
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    size = os.path.getsize(path) if size is None else size
+    offset = 0
+    with open(path, "rb") as f:
+        while offset < size:
+            header = f.read(_RECORD_HEADER.size)
+            if len(header) < _RECORD_HEADER.size:
+                return offset
+            length, checksum = _RECORD_HEADER.unpack(header)
+            end = offset + _RECORD_HEADER.size + length + _RECORD_FOOTER
+            if masked_crc32c(header[:8]) != checksum or end > size:
+                return offset
+            f.seek(end)
+            offset = end
+    return None
+
+
+def _failure_reason(multiplexer, tb_run):
+    """The reason a failed trial gave, or "reason not logged"."""
+    from tensorboard.util import tensor_util
+
+    try:
+        events = multiplexer.Tensors(tb_run, _TRIAL_STATUS_TAG)
+    except KeyError:
+        events = ()
+    for event in events[-1:]:
+        text = tensor_util.make_ndarray(event.tensor_proto).item()
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        if text.startswith(_FAILED_PREFIX):
+            return text[len(_FAILED_PREFIX):].strip() or "reason not logged"
+    return "reason not logged"
 
 
 def _split_run(tb_run):
@@ -261,10 +476,14 @@ def _series(events):
 
 
 def _hparams(tag_to_content):
-    """`({name: value} of the session, declared names)` of one TB run."""
-    from tensorboard.plugins.hparams import metadata
+    """`(session, declared names, failed)` of one TB run.
 
-    session, declared = {}, []
+    `session` is `{name: value}`, or None when the run holds no session
+    start (a search directory, which holds the experiment config).
+    """
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    session, declared, failed = None, [], False
     for tag, content in tag_to_content.items():
         if tag == metadata.SESSION_START_INFO_TAG:
             info = metadata.parse_session_start_info_plugin_data(content)
@@ -272,7 +491,10 @@ def _hparams(tag_to_content):
         elif tag == metadata.EXPERIMENT_TAG:
             experiment = metadata.parse_experiment_plugin_data(content)
             declared = [info.name for info in experiment.hparam_infos]
-    return session, declared
+        elif tag == metadata.SESSION_END_INFO_TAG:
+            end = metadata.parse_session_end_info_plugin_data(content)
+            failed = end.status == api_pb2.STATUS_FAILURE
+    return session, declared, failed
 
 
 def _value(value):
