@@ -312,3 +312,84 @@ def test_rank_runs_puts_nan_and_missing_metric_last():
 
     runs = [run("nan", float("nan")), run("none", None), run("high", 2.0), run("low", 1.0)]
     assert [r.name for r, _, _ in report.rank_runs(runs, "loss")] == ["low", "high", "nan", "none"]
+
+
+def _drawn(data, metric="accuracy", **options):
+    figure = report.report_figure(data, metric, **options)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return figure, canvas.get_renderer()
+
+
+def _overlaps(a, b):
+    return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
+
+
+@pytest.mark.parametrize("logdir, runs", [("four_trials", 4), ("fifty_trials", 50)])
+def test_table_and_legend_texts_never_overlap(logdir, runs, request):
+    data = report.read_logdir(request.getfixturevalue(logdir))
+    figure, renderer = _drawn(data)
+
+    curves, table_axes = figure.subfigs[0].axes, figure.subfigs[2].axes[0]
+    legend = curves[-1].get_legend()
+    table = table_axes.tables[0]
+    texts = [text for text in [*legend.get_texts(), legend.get_title()] if text.get_text()]
+    cells = {key: cell for key, cell in table.get_celld().items() if cell.get_text().get_text()}
+    texts += [cell.get_text() for cell in cells.values()]
+    boxes = [(text.get_text(), text.get_window_extent(renderer)) for text in texts]
+    assert [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2)
+            if _overlaps(box_a, box_b)] == []
+    for (row, column), cell in cells.items():  # each text inside its own cell
+        inside, text = cell.get_window_extent(renderer), cell.get_text().get_window_extent(renderer)
+        assert inside.x0 <= text.x0 and text.x1 <= inside.x1, (row, column)
+    assert max(box.x1 for _, box in boxes) <= figure.bbox.width
+    legend_box = legend.get_window_extent(renderer)
+    assert not any(_overlaps(legend_box, ax.get_window_extent(renderer)) for ax in curves)
+    ranked = min(runs - len(range(3, 48, 5)) if runs == 50 else runs, 20)
+    names = [table[row, 1].get_text().get_text() for row in range(1, ranked + 1)]
+    assert sorted(names) == sorted(f"trial_{i:03d}" for i in range(runs)
+                                   if runs < 50 or i not in range(3, 48, 5))[-ranked:]
+    varied = ["api", "learning_rate", "optimizer", "dense_units", "dropout", "batch_norm",
+              "conv_blocks", "kernel_size", "filters_1", "label_smoothing"]
+    header = [table[0, column].get_text().get_text().replace("_\n", "_").replace("\n", " ")
+              for column in range(3 + len(varied))]
+    assert header == ["rank", "trial", "validation accuracy", *sorted(varied)]
+
+
+def test_fifty_one_epoch_trials_drawn_as_markers_and_failures_counted(fifty_trials, capsys):
+    data = report.read_logdir(fifty_trials)
+    figure, _ = _drawn(data)
+
+    lines = [line for ax in figure.subfigs[0].axes for line in ax.get_lines()]
+    assert len(lines) == 2 * 41
+    assert {(line.get_marker(), line.get_linestyle(), len(line.get_xdata())) for line in lines} \
+        == {("o", "None", 1)}
+    assert figure.subfigs[0].axes[0].get_xlim() == (-1.0, 1.0)
+    assert figure.subfigs[0].axes[-1].get_legend().get_title().get_text() == "best 10 of 41"
+    assert figure._supxlabel.get_text() == (
+        "41 of 50 runs ranked; left out: 9 failed: trial_003, trial_008, trial_013, "
+        "trial_018, trial_023 and 4 more"
+    )
+    summary = report.summary_text(data, "accuracy").splitlines()
+    assert summary[0] == (f"50 runs under {fifty_trials}/search-20261129-063340, ranked on "
+                          "the final accuracy (higher is better; validation, else train)")
+    assert summary[1] == "best run: trial_049 (validation accuracy 0.765625 at step 0)"
+    assert summary[2:4] == [
+        "rank  run        train accuracy  validation accuracy  best step  api         batch_norm  "
+        "conv_blocks  dense_units  dropout  filters_1  kernel_size  label_smoothing  "
+        "learning_rate  optimizer",
+        "   1  trial_049        0.828125             0.765625          0  functional  True        "
+        "2            64           0.5      32         5            0.125            "
+        "0.01           adamw",
+    ]
+    assert summary[23:] == [
+        "... and 21 more ranked runs, not shown (the best 20 are)",
+        "best step: the step of the best validation accuracy of the run "
+        "(runs are ranked on their final value)",
+        "41 of 50 runs ranked; left out: 9 failed: trial_003 (out of memory in trial 3), "
+        "trial_008 (out of memory in trial 8), trial_013 (out of memory in trial 13), "
+        "trial_018 (out of memory in trial 18), trial_023 (out of memory in trial 23) "
+        "and 4 more",
+        "2 hyperparameters are the same in every trial (--all-hparams shows them)",
+        "other scalars: --all-metrics lists their final values",
+    ]

@@ -139,12 +139,12 @@ def _fit(fixed_header, fixed, columns, renderer, fontsize, dpi):
 
 
 def _break(title):
-    """"learning_rate" -> "learning_\\nrate": two lines at the middle "_"."""
+    """"learning_rate" -> "learning_\\nrate": two lines at the middle "_" or " "."""
     cuts = [i + 1 for i, char in enumerate(title) if char in "_ "]
     if not cuts:
         return title
     cut = min(cuts, key=lambda i: abs(2 * i - len(title)))
-    return title[:cut] + "\n" + title[cut:]
+    return title[:cut].rstrip(" ") + "\n" + title[cut:]
 
 
 def _short(value):
