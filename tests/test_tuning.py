@@ -28,6 +28,8 @@ from tensorboard.plugins.hparams import list_session_groups
 import events
 from keras_tb_toolkit.toolkit import data, search_spaces, training, tuning
 from keras_tb_toolkit.toolkit.cli import main
+from keras_tb_toolkit.toolkit.errors import ConfigError
+from keras_tb_toolkit.toolkit.tuning import _hparams
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--epochs", "1", "--limit", "128", "--batch-size", "64"]
@@ -82,7 +84,7 @@ def domains(experiment):
 def test_experiment_holds_the_declared_domains(tmp_path):
     hp = kt.HyperParameters()
     search_spaces.make_hypermodel("subclassed").build(hp)
-    declared = {h.name: h.domain for h in tuning.hparam_domains(hp)}
+    declared = {h.name: h.domain for h in _hparams.hparam_domains(hp)}
     assert set(declared) == {p.name for p in hp.space}
     assert (declared["learning_rate"].min_value, declared["learning_rate"].max_value) == (1e-4, 1e-2)
     assert list(declared["dropout"].values) == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
@@ -347,7 +349,7 @@ def test_distributed_search_survives_a_killed_worker(tmp_path):
         statuses = finished_trials(search_dir, oracle)
         assert len(oracle["end_order"]) == len(statuses) == 3 and killed_trial in statuses
         assert set(statuses.values()) <= {"COMPLETED", "FAILED"}
-        experiments = [f for f in os.listdir(search_dir) if f.endswith(tuning.EXPERIMENT_SUFFIX)]
+        experiments = [f for f in os.listdir(search_dir) if f.endswith(_hparams.EXPERIMENT_SUFFIX)]
         assert len(experiments) == 1 and f".{chief.pid}." in experiments[0]
         _, sessions = dashboard(search_dir)
         assert sorted(sessions) == [f"trial_{i}" for i in sorted(statuses)]
@@ -362,11 +364,11 @@ def test_distributed_search_survives_a_killed_worker(tmp_path):
 def test_make_tuner_rejects_unknown_tuners_and_counts(tmp_path):
     hypermodel = search_spaces.make_hypermodel("sequential")
     options = dict(pipelines=None, directory=tmp_path, project_name="x", epochs=1)
-    with pytest.raises(tuning.ConfigError,
+    with pytest.raises(ConfigError,
                        match="--tuner must be one of random, bayesian, hyperband, grid, "
                              "received: 'evolution'"):
         tuning.make_tuner("evolution", hypermodel, max_trials=1, **options)
-    with pytest.raises(tuning.ConfigError,
+    with pytest.raises(ConfigError,
                        match="--max-trials must be a positive integer, received: 0"):
         tuning.make_tuner("random", hypermodel, max_trials=0, **options)
     assert os.listdir(tmp_path) == []
@@ -375,6 +377,6 @@ def test_make_tuner_rejects_unknown_tuners_and_counts(tmp_path):
 def test_failure_reason_is_the_last_line_without_the_module_path():
     message = ("Traceback (most recent call last):\n  ...\n"
                "keras_tuner.src.errors.FailedTrialError: ConfigError: too small\n")
-    assert tuning.failure_reason(message) == "ConfigError: too small"
-    assert tuning.failure_reason("ValueError: bad\n") == "ValueError: bad"
-    assert tuning.failure_reason(None) == "unknown reason"
+    assert _hparams.failure_reason(message) == "ConfigError: too small"
+    assert _hparams.failure_reason("ValueError: bad\n") == "ValueError: bad"
+    assert _hparams.failure_reason(None) == "unknown reason"

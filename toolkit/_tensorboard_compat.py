@@ -28,11 +28,10 @@ installed TensorBoard version, when one is gone. Known to work with
 TensorBoard 2.21 (setup.cfg bounds the version accordingly).
 """
 
-from tensorboard import default, program, version
+from tensorboard import default, program
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hparams_summary
 
-VERSION = version.VERSION
 RELIED_ON = (
     ("tensorboard.program", "WerkzeugServer"),
     ("tensorboard.program", "TensorBoardPortInUseError"),

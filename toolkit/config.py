@@ -14,6 +14,10 @@ from .data import DATASETS, DEFAULT_DATASET, load_arrays
 from .errors import ConfigError, DataError
 
 API_STYLES = ("sequential", "functional", "subclassed")
+# Search spaces and tuners of `ktb tune`, here so that the command line
+# knows them before keras_tuner loads.
+SPACES = API_STYLES + ("all",)
+TUNERS = ("random", "bayesian", "hyperband", "grid")
 LR_SCHEDULES = ("cosine", "constant")
 CONFIG_FILE = "config.json"
 

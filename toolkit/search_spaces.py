@@ -30,10 +30,8 @@ Example:
 import keras_tuner as kt
 
 from . import models
-from .config import API_STYLES
+from .config import API_STYLES, SPACES
 from .errors import ConfigError
-
-SPACES = API_STYLES + ("all",)
 
 MAX_CONV_BLOCKS = 3
 MAX_POST_BLOCKS = 2

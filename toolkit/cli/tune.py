@@ -36,13 +36,10 @@ Then `ktb board /shared/logs` shows every trial, from whichever machine.
 """
 
 import argparse
-import os
 
 from ._args import positive_int
+from ..config import SPACES, TUNERS
 from ..data import DATASETS
-
-SPACES = ("sequential", "functional", "subclassed", "all")
-TUNERS = ("random", "bayesian", "hyperband", "grid")
 
 
 def add_parser(commands):
@@ -112,9 +109,13 @@ def run(args):
     runs.check_run_name(args.name, "--name")
     arrays = TrainConfig(data=args.data or args.dataset or "mnist-mini",
                          logdir=args.logdir).validate().load_arrays()
-    set_distributed_env(args)
-    from .. import tuning  # imports keras_tuner, after the environment is set
+    from .. import tuning
 
+    address = args.chief or args.worker
+    if address is not None:
+        tuning.set_distributed_role(
+            *address, tuner_id="chief" if args.chief else f"worker{args.worker_id}"
+        )
     result = tuning.run_search(
         arrays,
         space=args.space,
@@ -136,14 +137,3 @@ def run(args):
     print(tuning.leaderboard_text(result.leaderboard, tuning.OBJECTIVE))
     print(f"best model: {result.best_model_path or 'none (no trial finished)'}")
     return 0
-
-
-def set_distributed_env(args):
-    """keras-tuner reads its chief/worker role from the environment."""
-    address = args.chief or args.worker
-    if address is None:
-        return
-    os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"] = address
-    os.environ["KERASTUNER_TUNER_ID"] = (
-        "chief" if args.chief else f"worker{args.worker_id}"
-    )

@@ -7,17 +7,18 @@ them as a Markdown table to TensorBoard's text dashboard
 (`write_leaderboard`, tag `leaderboard`) and prints them on the terminal
 (`leaderboard_text`).
 
-`toolkit.tuning` calls them after the search and re-exports the public ones.
+The tuners of `toolkit.tuning` call them after the search;
+`leaderboard_text` is public for the command line.
 """
 
 import dataclasses
 
 import tensorflow as tf
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine.trial import TrialStatus
 
 from ._hparams import failure_reason, session_hparams
 
-_COMPLETED = trial_module.TrialStatus.COMPLETED
+_COMPLETED = TrialStatus.COMPLETED
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,64 +1,38 @@
-"""Keras Tuner searches with the toolkit's TensorBoard callbacks and HParams.
+"""Keras Tuner's tuners with the toolkit's run directories, callbacks and HParams.
 
-keras-tuner reroutes only callbacks whose class is named `TensorBoard`,
-deep-copies every callback (and fails the search when one cannot be copied),
-and writes no HParams data. `ToolkitTunerMixin`, mixed into each keras-tuner
-tuner below, fixes that:
-
-- each trial runs in its own run directory `<logdir>/<name>/trial_<id>/`
-  (`.../execution_<n>/` with several executions per trial), which is also
-  keras-tuner's trial directory, with fresh toolkit callbacks from
-  `training.build_callbacks(run_dir, pipelines)` for every execution, so
-  nothing of ours is deep-copied; a user callback that cannot be deep-copied
-  is shared across trials with one warning;
-- each run directory is an HParams session (status, failure reason, the
-  objective's best value), and `<logdir>/<name>/` holds the HParams
-  experiment with the declared domains of the space and a `leaderboard`
-  text; a trial whose hyperparameters cannot build is recorded as FAILED
-  and the search goes on;
-- a rerun of the same search resumes it: the interrupted trial's run
-  directory is cleared and the trial is run again;
-- in distributed mode the chief serves the oracle with a bounded wait and
-  the workers run the trials.
-
-The helpers live in private modules, one concern each, and their public
-names are re-exported here: `toolkit._hparams` (experiment and sessions),
-`toolkit._leaderboard` (ranking and text), `toolkit._distributed` (the
-chief's role and its oracle server).
+`ToolkitTunerMixin`, mixed into each keras-tuner tuner below, gives every
+trial execution its own run directory and fresh toolkit callbacks, shares
+user callbacks that cannot be deep-copied, records HParams sessions,
+resumes an interrupted trial and, on the chief of a distributed search,
+serves the oracle. See the `toolkit.tuning` package docstring.
 """
 
 import copy
-import dataclasses
 import os
 import shutil
 import warnings
 
 import keras_tuner as kt
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine.trial import TrialStatus
 
-from . import training
-from ._distributed import is_chief, serve_oracle
-from ._hparams import (
-    EXPERIMENT_SUFFIX, HYPERBAND_HPARAMS, failure_reason, hparam_domains, hyperband_hparams,
-    metric_infos, session_hparams, write_experiment, write_session_end, write_session_start,
-)
-from ._leaderboard import (
-    LeaderboardRow, leaderboard_markdown, leaderboard_rows, leaderboard_text, write_leaderboard,
-)
-from .errors import ConfigError, ToolkitError
+from .. import training
+from ..config import TUNERS
+from ..errors import ConfigError, ToolkitError
+from . import _keras_tuner_compat as compat
+from ._hparams import hyperband_hparams, write_experiment, write_session_end, write_session_start
+from ._leaderboard import leaderboard_rows, write_leaderboard
+from ._oracle_server import serve_oracle
 
-TUNERS = ("random", "bayesian", "hyperband", "grid")
 OBJECTIVE = "val_accuracy"
 BEST_MODEL_FILE = "best_model.keras"
 _TRIAL_RECORD = "trial.json"  # keras-tuner's record of the trial, kept on reruns
-_COMPLETED = trial_module.TrialStatus.COMPLETED
-_RUNNING = trial_module.TrialStatus.RUNNING
 
 
-class ToolkitTunerMixin:
+class ToolkitTunerMixin(compat.TunerCallbackHooks):
     """Per-trial run directories, toolkit callbacks and HParams sessions.
 
-    Mix in before a `keras_tuner.Tuner` subclass; see the module docstring.
+    Mix in before a `keras_tuner.Tuner` subclass; see the `toolkit.tuning`
+    package docstring.
 
     Args:
         pipelines: the `toolkit.data.DataPipelines` of the search; the
@@ -85,13 +59,14 @@ class ToolkitTunerMixin:
             return trial_dir
         return os.path.join(trial_dir, f"execution_{execution}")
 
-    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-        super()._configure_tensorboard_dir(callbacks, trial, execution)
+    def add_execution_callbacks(self, callbacks, trial, execution):
+        """Adds a fresh set from `callback_factory`, writing into the execution's run directory."""
         callbacks.extend(
             self.callback_factory(self.run_dir(trial.trial_id, execution), self.pipelines)
         )
 
-    def _deepcopy_callbacks(self, callbacks):
+    def copy_callbacks(self, callbacks):
+        """Deep copies of the user's callbacks; one that cannot be copied is shared."""
         copies = []
         for callback in callbacks:
             try:
@@ -130,7 +105,7 @@ class ToolkitTunerMixin:
             super().on_trial_end(trial)
         finally:
             record = self.oracle.get_trial(trial.trial_id)
-            succeeded = status == _COMPLETED and record.score is not None
+            succeeded = status == TrialStatus.COMPLETED and record.score is not None
             score = record.score if succeeded else None
             for writer in self._session_writers.pop(trial.trial_id, []):
                 write_session_end(writer, succeeded, score, record.best_step, message,
@@ -138,9 +113,9 @@ class ToolkitTunerMixin:
 
     # The experiment, the chief's server, resuming.
     def search(self, *fit_args, **fit_kwargs):
-        if not self._is_worker():
+        if not compat.is_oracle_worker():
             self.write_experiment()
-        if is_chief():
+        if compat.is_oracle_chief():
             self.save()
             serve_oracle(self.oracle, timeout_s=self.chief_timeout_s)
             return
@@ -156,15 +131,14 @@ class ToolkitTunerMixin:
 
     def reload(self):
         super().reload()
-        if self._is_worker():
+        if compat.is_oracle_worker():
             return
         # A kill between keras-tuner saving a new trial and its oracle leaves
         # a RUNNING trial that is neither ongoing nor queued: queue it too.
-        queued = set(self.oracle._retry_queue)
         for trial_id in self.oracle.start_order:
             trial = self.oracle.trials.get(trial_id)
-            if trial is not None and trial.status == _RUNNING and trial_id not in queued:
-                self.oracle._retry_queue.append(trial_id)
+            if trial is not None and trial.status == TrialStatus.RUNNING:
+                compat.queue_for_retry(self.oracle, trial_id)
 
     # After the search (chief or single process).
     def leaderboard(self):
@@ -177,7 +151,7 @@ class ToolkitTunerMixin:
 
     def export_best_model(self, path=None):
         """Saves the best trial's model as `.keras`; returns the path, or None."""
-        if not any(t.status == _COMPLETED for t in self.oracle.trials.values()):
+        if not any(t.status == TrialStatus.COMPLETED for t in self.oracle.trials.values()):
             return None
         path = path or os.path.join(self.project_dir, BEST_MODEL_FILE)
         with warnings.catch_warnings():
@@ -206,7 +180,7 @@ class Hyperband(ToolkitTunerMixin, kt.Hyperband):
     """`keras_tuner.Hyperband` with the toolkit's run directories and HParams."""
 
     def tuner_hparams(self):
-        return hyperband_hparams(self.oracle.max_epochs, self.oracle._get_num_brackets())
+        return hyperband_hparams(self.oracle.max_epochs, compat.hyperband_brackets(self.oracle))
 
 
 TUNER_CLASSES = {
@@ -265,49 +239,3 @@ def clear_run_dir(trial_dir):
             shutil.rmtree(path, ignore_errors=True)
         else:
             os.remove(path)
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchResult:
-    search_dir: str
-    best_model_path: str | None
-    leaderboard: list
-
-
-def run_search(arrays, *, space, tuner="random", max_trials=10, epochs=3,
-               executions_per_trial=1, logdir="logs", name=None, overwrite=False,
-               seed=0, limit=None, batch_size=128, validation_split=0.1,
-               verbose=2, callbacks=(), **tuner_options):
-    """Runs (or resumes, or serves, or works on) a search; returns a `SearchResult`.
-
-    The objective is `val_accuracy` on `validation_split` of the training
-    images, so the test split stays out of model selection. A worker returns
-    an empty leaderboard: the chief owns the results.
-    """
-    from . import data as data_lib
-    from . import search_spaces
-
-    pipelines = data_lib.load_data(
-        arrays, batch_size=batch_size, seed=seed, epochs=epochs,
-        validation_split=validation_split, limit=limit,
-    )
-    training.seed_everything(seed)
-    hypermodel = search_spaces.make_hypermodel(
-        space, pipelines.input_shape, pipelines.num_classes
-    )
-    name = name or f"tune-{space}-{tuner}"
-    search_tuner = make_tuner(
-        tuner, hypermodel, pipelines=pipelines, directory=logdir, project_name=name,
-        max_trials=max_trials, epochs=epochs, executions_per_trial=executions_per_trial,
-        seed=seed, overwrite=overwrite, **tuner_options,
-    )
-    search_tuner.search(
-        pipelines.train, epochs=epochs, steps_per_epoch=pipelines.steps_per_epoch,
-        validation_data=pipelines.validation, shuffle=False, callbacks=list(callbacks),
-        verbose=verbose,
-    )
-    if search_tuner._is_worker():
-        return SearchResult(search_tuner.project_dir, None, [])
-    rows = search_tuner.leaderboard()
-    search_tuner.write_leaderboard(rows)
-    return SearchResult(search_tuner.project_dir, search_tuner.export_best_model(), rows)

@@ -14,8 +14,8 @@ trial records into what `tensorboard.plugins.hparams` expects:
   (`write_session_end`: status, the objective's best value, and for a failed
   trial the reason from `failure_reason`).
 
-`toolkit.tuning` calls them from the tuner's hooks and re-exports the public
-ones.
+The tuners of `toolkit.tuning` call them from their hooks. The session's
+end has no public API: `toolkit._tensorboard_compat` builds it.
 """
 
 import glob
@@ -25,8 +25,8 @@ import os
 import tensorflow as tf
 from keras_tuner.engine import hyperparameters as hp_types
 from tensorboard.plugins.hparams import api as hparams_api
-from tensorboard.plugins.hparams import api_pb2
-from tensorboard.plugins.hparams import summary as hparams_summary
+
+from .._tensorboard_compat import session_end_summary
 
 EXPERIMENT_SUFFIX = ".hparams_experiment"
 HYPERBAND_HPARAMS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round")
@@ -80,7 +80,7 @@ def hyperband_hparams(max_epochs, num_brackets):
 def metric_infos(oracle):
     """The objective (best value of the trial) and the epoch metrics."""
     objective = oracle.objective.name
-    train, validation = api_pb2.DATASET_TRAINING, api_pb2.DATASET_VALIDATION
+    train, validation = hparams_api.Metric.TRAINING, hparams_api.Metric.VALIDATION
     return [
         hparams_api.Metric(f"best_{objective}", display_name=f"{objective} (objective, best epoch)"),
         hparams_api.Metric("epoch_accuracy", group="validation", display_name="val_accuracy",
@@ -126,14 +126,12 @@ def write_session_start(run_dirs, values, group_name):
 
 def write_session_end(writer, succeeded, score, best_step, message, *, objective):
     """Ends an HParams session: status, the objective's best value, the reason."""
-    status = api_pb2.STATUS_SUCCESS if succeeded else api_pb2.STATUS_FAILURE
     with writer.as_default():
         if score is not None and math.isfinite(score):
             tf.summary.scalar(f"best_{objective}", score, step=int(best_step or 0))
         reason = "" if succeeded else failure_reason(message)
         tf.summary.text("trial_status", "SUCCESS" if succeeded else f"FAILED: {reason}", step=0)
-        end = hparams_summary.session_end_pb(status)
-        tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=0)
+        tf.summary.experimental.write_raw_pb(session_end_summary(succeeded), step=0)
     writer.close()
 
 
