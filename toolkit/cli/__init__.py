@@ -3,13 +3,19 @@
 Usage errors print one line, `ktb <command>: error: <what>`, and exit with
 status 2 before anything is written. TensorFlow is imported only after the
 arguments have been parsed, so a mistyped flag answers at once.
+
+TensorFlow's start-up lines from C++ (no CUDA driver, the absl preamble) are
+filtered out unless `--verbose` is given or `TF_CPP_MIN_LOG_LEVEL` is set by
+the user; real warnings and errors still show. `ktb --version` prints the
+versions of the toolkit and of the libraries it runs on.
 """
 
 import argparse
+import importlib.metadata
 import os
 import sys
 
-from . import board, demo, report, train, tune
+from . import _quiet, board, demo, report, train, tune
 
 EXIT_USAGE = 2
 COMMANDS = (train, tune, demo, report, board)
@@ -17,6 +23,15 @@ COMMANDS = (train, tune, demo, report, board)
 
 class UsageError(Exception):
     """Raised by the parser instead of printing usage and exiting."""
+
+
+class _VersionRequested(Exception):
+    """Raised by `--version`, so that `main` returns 0 instead of exiting."""
+
+
+class _Version(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise _VersionRequested()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,9 +47,30 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
+    parser.add_argument(
+        "--version", action=_Version, nargs=0,
+        help="print the versions of keras-tb-toolkit and the libraries it uses, then exit",
+    )
     for command in COMMANDS:
         command.add_parser(commands)
+    for subparser in commands.choices.values():
+        subparser.add_argument(
+            "--verbose", action="store_true",
+            help="show TensorFlow's start-up messages and full tracebacks",
+        )
     return parser
+
+
+def versions():
+    """One line per distribution: the toolkit and what it runs on."""
+    lines = []
+    for name in ("keras-tb-toolkit", "tensorflow", "keras", "keras-tuner", "tensorboard"):
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            version = "not installed"
+        lines.append(f"{name} {version}")
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -48,7 +84,14 @@ def main(argv=None):
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    except _VersionRequested:
+        print(versions())
+        return 0
+    if not args.verbose and "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        # Level 1 hides TensorFlow's INFO lines once absl is initialised;
+        # the filter takes those printed before (see _quiet).
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"
+        _quiet.filter_native_stderr()
     from ..errors import ToolkitError
 
     try:
