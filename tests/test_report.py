@@ -393,3 +393,164 @@ def test_fifty_one_epoch_trials_drawn_as_markers_and_failures_counted(fifty_tria
         "2 hyperparameters are the same in every trial (--all-hparams shows them)",
         "other scalars: --all-metrics lists their final values",
     ]
+
+
+def _record_ends(path):
+    """Offsets where the records of an events file end, read by TF itself."""
+    sizes = [8 + 4 + len(record.numpy()) + 4 for record in tf.data.TFRecordDataset(str(path))]
+    return list(itertools.accumulate(sizes))
+
+
+def test_truncated_events_file_is_named_in_the_report(tmp_path, capsys):
+    from keras_tb_toolkit.toolkit._report_data import truncated_at
+
+    logs = tmp_path / "logs"
+    write_scalars(logs / "whole" / "validation", {"epoch_accuracy": [0.25, 0.375]})
+    write_scalars(logs / "cut" / "validation", {"epoch_accuracy": [0.25, 0.5, 0.75]})
+    [events] = (logs / "cut" / "validation").iterdir()
+    ends = _record_ends(events)
+    assert ends[-1] == events.stat().st_size
+    events.write_bytes(events.read_bytes()[:-10])  # a writer killed mid-record
+
+    assert truncated_at(events) == ends[-2]
+    assert truncated_at(logs / "whole" / "validation" / os.listdir(
+        logs / "whole" / "validation")[0]) is None
+    data = report.read_logdir(logs)
+    [cut] = [run for run in data.runs if run.name == "cut"]
+    assert cut.incomplete == ((f"cut/validation/{events.name}", ends[-2], ends[-1] - 10),)
+    assert cut.final("accuracy", "validation") == (1, 0.5)
+    assert main(["report", str(logs), "--out", str(tmp_path / "r.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3] == "rank  run    validation accuracy  best step"
+    assert lines[4:7] == [
+        "   1  cut *                  0.5          1",
+        "   2  whole                0.375          1",
+        "best step: the step of the best validation accuracy of the run "
+        "(runs are ranked on their final value)",
+    ]
+    assert lines[7] == (
+        "* read incompletely, an events file ends in a cut record, so the last values may be "
+        f"missing: cut (cut/validation/{events.name}: {ends[-2]} of {ends[-1] - 10} bytes)"
+    )
+
+
+def test_read_only_directory_exits_1_with_one_line(runs_dir, tmp_path, monkeypatch, capsys):
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    make_temp = tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kwargs):
+        # What the system answers in a directory without write permission
+        # (chmod would not stop root, who runs these tests in containers).
+        if dir is not None and os.path.samefile(dir, read_only):
+            raise PermissionError(13, "Permission denied", os.path.join(dir, "tmp"))
+        return make_temp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert main(["report", str(runs_dir), "--out", str(read_only / "r.png")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (f"ktb report: error: cannot write {read_only}/r.png: Permission "
+                            "denied; pass --out with a file in a writable directory\n")
+    assert captured.out == ""
+    assert os.listdir(read_only) == []
+
+
+def test_disk_full_while_writing_exits_1_with_one_line(runs_dir, tmp_path, monkeypatch, capsys):
+    def full(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    assert main(["report", str(runs_dir), "--out", str(tmp_path / "r.png")]) == 1
+    assert capsys.readouterr().err == (
+        f"ktb report: error: cannot write {tmp_path}/r.png: No space left on device; "
+        "pass --out with a file in a writable directory\n")
+    assert os.listdir(tmp_path) == []  # the temporary file is removed
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def _progress(tty, total=40, seconds_per_run=0.5):
+    stream = _Stream(tty)
+    clock = itertools.count(0.0, seconds_per_run)
+    progress = report_cli.Progress(stream=stream, clock=lambda: next(clock))
+    for done in range(total + 1):
+        progress(done, total)
+    return stream.getvalue()
+
+
+def test_progress_in_a_log_prints_a_line_per_tenth_with_time_left():
+    assert _progress(tty=False).splitlines() == [
+        f"reading runs: {done}/40 ({done * 100 // 40}%), about {(40 - done) // 2} s left"
+        for done in range(4, 40, 4)
+    ] + ["reading runs: 40/40 in 20 s"]
+    assert _progress(tty=False, total=200, seconds_per_run=1.0).splitlines()[:2] == [
+        "reading runs: 2/200 (1%), about 3 min 18 s left",
+        "reading runs: 20/200 (10%), about 3 min 00 s left",
+    ]
+
+
+def test_progress_on_a_terminal_rewrites_one_line():
+    text = _progress(tty=True)
+    assert text.count("\r") == 37 and text.count("\n") == 1
+    assert text.endswith("\r" + "reading runs: 40/40 in 20 s".ljust(60) + "\n")
+    assert "\r" + "reading runs: 4/40 (10%), about 18 s left".ljust(60) + "\r" in text
+
+
+def test_progress_is_quiet_when_reading_is_quick():
+    assert _progress(tty=False, total=3) == ""
+    assert _progress(tty=True, total=3) == ""
+
+
+def test_read_logdir_reports_progress_per_events_directory(runs_dir):
+    calls = []
+    report.read_logdir(runs_dir, threads=2, progress=lambda *call: calls.append(call))
+    assert calls == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_all_hparams_adds_those_the_same_in_every_trial(four_trials, capsys):
+    out = four_trials / "all.png"
+
+    assert main(["report", str(four_trials), "--out", str(out), "--all-hparams"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3] == (
+        "rank  run        train accuracy  validation accuracy  best step  api         "
+        "batch_norm  conv_blocks  dataset  dense_units  dropout  filters_1  kernel_size  "
+        "label_smoothing  learning_rate  optimizer  seed")
+    assert not any("the same in every trial" in line for line in lines)
+    figure, _ = _drawn(report.read_logdir(four_trials), all_hparams=True)
+    table = figure.subfigs[2].axes[0].tables[0]
+    header = {cell.get_text().get_text() for (row, _), cell in table.get_celld().items() if row == 0}
+    assert {"dataset", "seed"} <= header
+
+
+def test_short_names_drop_the_folders_every_run_shares():
+    from keras_tb_toolkit.toolkit._report_data import short_names
+
+    demo = ["demo-1/functional/run", "demo-1/search/trial_0", "demo-1/search/trial_1"]
+    assert short_names(demo) == ("demo-1", {
+        "demo-1/functional/run": "functional/run",
+        "demo-1/search/trial_0": "search/trial_0",
+        "demo-1/search/trial_1": "search/trial_1",
+    })
+    assert short_names(["a/b/run"]) == ("a/b", {"a/b/run": "run"})
+    assert short_names(["a/x", "a/x/y"]) == ("a", {"a/x": "x", "a/x/y": "x/y"})
+    assert short_names(["."]) == ("", {".": "."})
+
+
+def test_varied_hparams_count_a_missing_value_as_a_value():
+    from keras_tb_toolkit.toolkit._report_data import varied_hparams
+
+    def trial(**hparams):
+        return report.RunData(name="t", scalars={}, hparams=hparams)
+
+    runs = [trial(lr=0.1, units=8, seed=0), trial(lr=0.1, units=16, seed=0, extra=1),
+            trial(lr=0.1, units=16, seed=0, extra=2)]
+    assert varied_hparams(runs, ("extra", "lr", "seed", "units")) == ["units", "extra"]

@@ -160,7 +160,7 @@ def _renderer(dpi):
 def draw_table(ax, plan):
     """Draws `plan` into `ax`, which it fills in height."""
     ax.axis("off")
-    ax.set_title(plan.title)
+    ax.set_title(plan.title, loc="left")
     total = sum(plan.widths)
     table = ax.table(
         cellText=[list(row) for row in plan.cells], colLabels=list(plan.header),

@@ -268,13 +268,14 @@ def _notes(ranking, names, figure):
         notes.append(f"{len(ranking.ranked)} of {total} runs ranked; left out: "
                      + "; ".join(left_out))
     if ranking.incomplete:
+        plain = {name: label.removesuffix(_INCOMPLETE_MARK) for name, label in names.items()}
         where = "" if figure else " (" + "; ".join(
             f"{path}: {read} of {size} bytes"
             for run in ranking.incomplete for path, read, size in run.incomplete
         ) + ")"
         notes.append(f"{_INCOMPLETE_MARK.strip()} read incompletely, an events file ends in a "
                      f"cut record, so the last values may be missing: "
-                     f"{_named(ranking.incomplete, names)}{where}")
+                     f"{_named(ranking.incomplete, plain)}{where}")
     if figure:
         return [line for note in notes for line in textwrap.wrap(note, _NOTE_CHARS)]
     return notes
