@@ -108,3 +108,24 @@ def test_ktb_train_prints_no_start_up_noise_unless_verbose(tmp_path):
     if "tensorflow.python.framework" not in verbose.stderr and not os.path.exists("/dev/nvidia0"):
         # Without a GPU, TensorFlow announces it: --verbose shows it again.
         assert any(_quiet.is_noise(line) for line in verbose.stderr.splitlines())
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_fault_at_run_time_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch, verbose):
+    from keras_tb_toolkit.toolkit import training
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "model.keras"))
+
+    monkeypatch.setattr(training, "train", disk_full)
+    argv = ["train", "--limit", "128", "--logdir", str(tmp_path)] + (["--verbose"] if verbose else [])
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    last = err.splitlines()[-1]
+    assert last.startswith("ktb train: error: OSError: [Errno 28] No space left on device")
+    if verbose:
+        assert "Traceback (most recent call last)" in err
+        assert not last.endswith("(--verbose shows the traceback)")
+    else:
+        assert err.count("\n") == 1
+        assert last.endswith("(--verbose shows the traceback)")

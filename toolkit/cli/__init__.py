@@ -1,7 +1,9 @@
 """The `ktb` command line (also `python -m keras_tb_toolkit`).
 
 Usage errors print one line, `ktb <command>: error: <what>`, and exit with
-status 2 before anything is written. TensorFlow is imported only after the
+status 2 before anything is written; a fault at run time (a full disk, a
+corrupt file) is one line too, with status 1. `--verbose` adds the
+traceback. TensorFlow is imported only after the
 arguments have been parsed, so a mistyped flag answers at once.
 
 TensorFlow's start-up lines from C++ (no CUDA driver, the absl preamble) are
@@ -14,10 +16,12 @@ import argparse
 import importlib.metadata
 import os
 import sys
+import traceback
 
 from . import _quiet, board, demo, report, train, tune
 
 EXIT_USAGE = 2
+EXIT_RUNTIME = 1
 COMMANDS = (train, tune, demo, report, board)
 
 
@@ -97,8 +101,27 @@ def main(argv=None):
     try:
         return args.handler(args)
     except ToolkitError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # A fault at run time: disk full, a corrupt file...
+        if args.verbose:
+            traceback.print_exc()
+            hint = ""
+        else:
+            hint = " (--verbose shows the traceback)"
+        print(f"{prog}: error: {one_line(error)}{hint}", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+def one_line(error):
+    """`error` as one line: its first line, named by type unless ours."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if type(error).__module__.startswith(__package__.rsplit(".", 2)[0]):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
