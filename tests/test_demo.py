@@ -104,17 +104,45 @@ def test_every_dashboard_has_data_in_a_real_tensorboard(demo):
         stop()
 
 
-def test_demo_twice_never_clobbers_the_first(tmp_path, capsys):
-    first = os.path.join(tmp_path, "demo-first")
-    os.makedirs(os.path.join(first, "sequential"))
-    marker = os.path.join(first, "sequential", "keep.txt")
-    with open(marker, "w") as handle:
-        handle.write("first demo")
-    from keras_tb_toolkit.toolkit import runs
+def test_a_demo_started_in_the_same_second_never_clobbers_the_first(tmp_path, monkeypatch):
+    """The second demo's name would be the first's: it gets a suffix instead.
 
-    made = runs.create_run_dir(tmp_path, "", prefix="demo")
-    assert made != first and os.path.basename(made).startswith("demo-")
-    assert open(marker).read() == "first demo"
+    Training and searching are stood in for: what is tested is where the
+    demo writes, not what it writes there.
+    """
+    import datetime
+    import types
+
+    from keras_tb_toolkit.toolkit import runs, training, tuning
+
+    class Frozen(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 2, 3, 4, 5)
+
+    monkeypatch.setattr(runs.datetime, "datetime", Frozen)
+    first = tmp_path / "demo-20260102-030405"
+    (first / "sequential" / "run").mkdir(parents=True)
+    marker = first / "sequential" / "run" / "keep.txt"
+    marker.write_text("first demo")
+    trained_in, searched_in = [], []
+
+    def train(config, **kwargs):
+        trained_in.append(config.logdir)
+        return types.SimpleNamespace(test_accuracy=0.5)
+
+    def run_search(arrays, *, logdir, name, **kwargs):
+        searched_in.append(logdir)
+        return tuning.SearchResult(os.path.join(logdir, name), None, [])
+
+    monkeypatch.setattr(training, "train", train)
+    monkeypatch.setattr(tuning, "run_search", run_search)
+    result = run_demo(dataclasses.replace(QUICK, logdir=str(tmp_path)), progress=lambda line: None)
+    second = str(tmp_path / "demo-20260102-030405-2")
+    assert result.demo_dir == second
+    assert trained_in == [second] * len(API_STYLES) and searched_in == [second]
+    assert marker.read_text() == "first demo"
+    assert sorted(os.listdir(tmp_path)) == ["demo-20260102-030405", "demo-20260102-030405-2"]
 
 
 def test_demo_usage_errors_exit_2(tmp_path, capsys):

@@ -11,7 +11,7 @@ import zipfile
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 NUM_CLASSES = 10
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")

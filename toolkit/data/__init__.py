@@ -9,8 +9,8 @@ One entry point, `load_data(source, ...)`, takes
 - a path to an `.npz` file with the four Keras keys `x_train`, `y_train`,
   `x_test`, `y_test`,
 
-checks the arrays, and returns a `DataPipelines` with normalized, batched and
-prefetched `tf.data.Dataset`s. TensorFlow is imported only to build the
+checks the arrays (`_arrays`), and returns a `DataPipelines` with normalized,
+batched and prefetched `tf.data.Dataset`s. TensorFlow is imported only to build the
 pipelines, so the checks of names and files answer before it loads.
 
 The training order is a pure function of `(seed, epoch)`: each epoch is
@@ -28,20 +28,38 @@ import os
 
 import numpy as np
 
-from ._arrays import (  # noqa: F401  (re-exported)
+from ..errors import DataError
+from ._arrays import (
     DEFAULT_DATASET,
     NUM_CLASSES,
     REQUIRED_KEYS,
     Arrays,
+    check_arrays,
     load_keras_dataset,
     load_npz,
     with_channels,
-    check_arrays,
 )
-from .errors import DataError
+
+__all__ = [
+    "DATASETS",
+    "DEFAULT_DATASET",
+    "NUM_CLASSES",
+    "REQUIRED_KEYS",
+    "Arrays",
+    "DataPipelines",
+    "check_arrays",
+    "eval_dataset",
+    "load_arrays",
+    "load_data",
+    "normalize",
+    "normalize_array",
+    "train_dataset",
+]
 
 KERAS_DATASETS = ("mnist", "fashion_mnist")
 DATASETS = (DEFAULT_DATASET,) + KERAS_DATASETS
+# The embedded subset ships in the toolkit package (setup.cfg package_data).
+_ASSETS_PACKAGE = __package__.rpartition(".")[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +98,7 @@ def load_arrays(source=DEFAULT_DATASET):
             f"or a path to an .npz file, received: {source!r}"
         )
     if source == DEFAULT_DATASET:
-        ref = importlib.resources.files(__package__) / "_assets" / "mnist_mini.npz"
+        ref = importlib.resources.files(_ASSETS_PACKAGE) / "_assets" / "mnist_mini.npz"
         with importlib.resources.as_file(ref) as path:
             return load_npz(str(path), name=DEFAULT_DATASET)
     if source in KERAS_DATASETS:
