@@ -40,6 +40,8 @@ ACTIVATION_SAMPLE = 128
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
+    """A finished run: where it is, its test scores, its history."""
+
     run_dir: str
     model_path: str
     test_loss: float
@@ -159,6 +161,19 @@ def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1,
     `keras.callbacks.TensorBoard` with the same tags: it shares the run's
     events files with the other callbacks and flushes every epoch, so a
     TensorBoard started first shows the curves while training runs.
+
+    Args:
+        run_dir: the run directory every callback writes into.
+        pipelines: the run's `toolkit.data.DataPipelines`.
+        save_freq: the checkpoints' `save_freq`, `"epoch"` or a number of
+            batches. Defaults to `"epoch"`.
+        histogram_freq: epochs between two sets of histograms. Defaults to
+            `1`.
+        batch_size: images per batch, for the examples-per-second scalar.
+            Defaults to `None` (not logged).
+
+    Returns:
+        A new list of callbacks, for one `fit()` (or one trial execution).
     """
     x_val, y_val = pipelines.validation_sample(EMBEDDING_SAMPLE)
     class_names = [str(c) for c in range(pipelines.num_classes)]
