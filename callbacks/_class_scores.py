@@ -4,7 +4,8 @@
 probability of every class for every example of a fixed, user-bounded set
 of arrays, whatever the model outputs: one sigmoid (binary), softmax
 probabilities or logits. `ClassScores` holds the data, checks it against the
-model before training starts, and runs the forward pass.
+model before training starts, and runs the forward pass; `ClassifierLogger`
+is the callback around it that both subclass.
 """
 
 import keras
@@ -12,6 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 from . import _confusion
+from . import _copying
+from ._summary import RunWriters, is_chief
+from ._validation import check_log_dir, check_names, check_positive_int
 
 # Rows of softmax outputs sum to 1 up to float32 rounding; logits rarely do.
 _SUM_TOLERANCE = 1e-3
@@ -158,3 +162,53 @@ class ClassScores:
                 lambda a: a[start:start + self.batch_size], self.x)
             batches.append(keras.ops.convert_to_numpy(self._forward(x)))
         return to_probabilities(np.concatenate(batches))
+
+
+class ClassifierLogger(keras.callbacks.Callback):
+    """Base of the callbacks that, every `freq` epochs (`epoch % freq ==
+    0`, step = epoch), score `validation_data` and write to
+    `<log_dir>/validation`.
+
+    Subclasses implement `write(probabilities, labels, names)`, called
+    inside the writer's default context with the step set; the writer is
+    flushed after each logged epoch and closed at the end of training. The
+    model is checked against the classes in `on_train_begin`.
+    """
+
+    def __init__(self, log_dir, validation_data, freq, class_names,
+                 batch_size):
+        super().__init__()
+        self.log_dir = check_log_dir(log_dir)
+        self.freq = check_positive_int(freq, "freq")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.class_names = check_names(class_names, "class_names")
+        if self.class_names and len(set(self.class_names)) != len(
+                self.class_names):
+            raise ValueError(
+                f"`class_names` must be unique, received: {class_names!r}")
+        self._scores = ClassScores(validation_data, self.class_names,
+                                   self.batch_size, type(self).__name__)
+        self._writers = RunWriters(self.log_dir)
+
+    def __deepcopy__(self, memo):
+        # KerasTuner copies the callbacks of each trial: a fresh writer.
+        return _copying.copy_configuration(
+            self, memo, {"_writers": RunWriters(self.log_dir)})
+
+    def on_train_begin(self, logs=None):
+        self._writers.close()
+        self._scores.bind(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch % self.freq or not is_chief():
+            return
+        probabilities = self._scores.probabilities()
+        with self._writers.writer("validation").as_default(step=epoch):
+            self.write(probabilities, self._scores.labels, self._scores.names)
+        self._writers.flush()
+
+    def on_train_end(self, logs=None):
+        self._writers.close()
+
+    def write(self, probabilities, labels, names):
+        raise NotImplementedError

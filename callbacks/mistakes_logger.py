@@ -3,16 +3,13 @@ wrong, as an image grid and a table in TensorBoard."""
 
 import math
 
-import keras
 import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
 from . import _class_scores
-from . import _copying
 from . import _figures
-from ._summary import RunWriters, is_chief
-from ._validation import check_log_dir, check_names, check_positive_int
+from ._validation import check_positive_int
 
 __all__ = ["MistakesLogger"]
 
@@ -89,7 +86,7 @@ def mistakes_figure(mistakes, names, images, count, dpi=100):
     return figure
 
 
-class MistakesLogger(keras.callbacks.Callback):
+class MistakesLogger(_class_scores.ClassifierLogger):
     """Shows the validation examples the model gets most confidently wrong.
 
     Every `freq` epochs (where `epoch % freq == 0`, step = epoch) it runs
@@ -149,40 +146,15 @@ class MistakesLogger(keras.callbacks.Callback):
 
     def __init__(self, log_dir, validation_data, num_mistakes=9, freq=1,
                  class_names=None, batch_size=256, dpi=100):
-        super().__init__()
-        self.log_dir = check_log_dir(log_dir)
         self.num_mistakes = check_positive_int(num_mistakes, "num_mistakes")
-        self.freq = check_positive_int(freq, "freq")
-        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.dpi = check_positive_int(dpi, "dpi")
-        self.class_names = check_names(class_names, "class_names")
-        self._scores = _class_scores.ClassScores(
-            validation_data, self.class_names, self.batch_size,
-            "MistakesLogger")
+        super().__init__(log_dir, validation_data, freq, class_names,
+                         batch_size)
         self._images = image_inputs(self._scores.x)
-        self._writers = RunWriters(self.log_dir)
 
-    def __deepcopy__(self, memo):
-        # KerasTuner copies the callbacks of each trial: a fresh writer.
-        return _copying.copy_configuration(
-            self, memo, {"_writers": RunWriters(self.log_dir)})
-
-    def on_train_begin(self, logs=None):
-        self._writers.close()
-        self._scores.bind(self.model)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch % self.freq or not is_chief():
-            return
-        names = self._scores.names
-        mistakes = worst_mistakes(self._scores.probabilities(),
-                                  self._scores.labels, self.num_mistakes)
+    def write(self, probabilities, labels, names):
+        mistakes = worst_mistakes(probabilities, labels, self.num_mistakes)
         figure = mistakes_figure(mistakes, names, self._images,
                                  self.num_mistakes, self.dpi)
-        with self._writers.writer("validation").as_default(step=epoch):
-            tf.summary.image("mistakes", _figures.figure_to_image(figure))
-            tf.summary.text("mistakes_table", mistakes_table(mistakes, names))
-        self._writers.flush()
-
-    def on_train_end(self, logs=None):
-        self._writers.close()
+        tf.summary.image("mistakes", _figures.figure_to_image(figure))
+        tf.summary.text("mistakes_table", mistakes_table(mistakes, names))

@@ -1,19 +1,11 @@
 """`PRCurveLogger`: per-class precision-recall curves in TensorBoard."""
 
-import keras
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.pr_curve import summary as pr_curve_summary
 
 from . import _class_scores
-from . import _copying
-from ._summary import RunWriters, is_chief
-from ._validation import (
-    check_int_at_least,
-    check_log_dir,
-    check_names,
-    check_positive_int,
-)
+from ._validation import check_int_at_least
 
 __all__ = ["PRCurveLogger"]
 
@@ -56,7 +48,7 @@ def pr_curve_counts(scores, positives, num_thresholds):
                 precision=precision, recall=recall)
 
 
-class PRCurveLogger(keras.callbacks.Callback):
+class PRCurveLogger(_class_scores.ClassifierLogger):
     """Logs each class's precision-recall curve on a validation set.
 
     Every `freq` epochs (where `epoch % freq == 0`, step = epoch, Keras'
@@ -69,8 +61,8 @@ class PRCurveLogger(keras.callbacks.Callback):
 
     The model may output softmax probabilities or logits (detected, and a
     softmax applied), or, for a binary classifier, one sigmoid probability
-    or logit; a binary classifier gets the curve of its positive class
-    (class 1) only, the other being the same data seen from the other side.
+    or logit. With two classes only the curve of class 1 (the positive
+    class) is written: class 0's is the same data seen from the other side.
     The output is checked against the classes when training begins, with
     one forward pass on the first example: a regression model fails there.
 
@@ -113,51 +105,19 @@ class PRCurveLogger(keras.callbacks.Callback):
 
     def __init__(self, log_dir, validation_data, freq=1, class_names=None,
                  num_thresholds=201, batch_size=256):
-        super().__init__()
-        self.log_dir = check_log_dir(log_dir)
-        self.freq = check_positive_int(freq, "freq")
         self.num_thresholds = check_int_at_least(
             num_thresholds, "num_thresholds", 2)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.class_names = check_names(class_names, "class_names")
-        if self.class_names and len(set(self.class_names)) != len(
-                self.class_names):
-            raise ValueError(
-                f"`class_names` must be unique, received: {class_names!r}")
-        self._scores = _class_scores.ClassScores(
-            validation_data, self.class_names, self.batch_size,
-            "PRCurveLogger")
-        self._writers = RunWriters(self.log_dir)
+        super().__init__(log_dir, validation_data, freq, class_names,
+                         batch_size)
 
-    def __deepcopy__(self, memo):
-        # KerasTuner copies the callbacks of each trial: a fresh writer.
-        return _copying.copy_configuration(
-            self, memo, {"_writers": RunWriters(self.log_dir)})
-
-    def on_train_begin(self, logs=None):
-        self._writers.close()
-        self._scores.bind(self.model)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch % self.freq or not is_chief():
-            return
-        probabilities = self._scores.probabilities()
-        labels = self._scores.labels
-        names = self._scores.names
+    def write(self, probabilities, labels, names):
         # A binary classifier's two curves are one curve seen from both
         # sides: the positive class's is the one users read.
-        classes = [1] if probabilities.shape[1] == 2 and len(
-            names) == 2 else range(len(names))
-        with self._writers.writer("validation").as_default():
-            for k in classes:
-                data = pr_curve_counts(probabilities[:, k], labels == k,
-                                       self.num_thresholds)
-                summary = pr_curve_summary.raw_data_pb(
-                    f"pr_curve/{names[k]}", num_thresholds=self.num_thresholds,
-                    display_name=f"{names[k]} vs. rest", **data)
-                tf.summary.experimental.write_raw_pb(
-                    summary.SerializeToString(), step=epoch)
-        self._writers.flush()
-
-    def on_train_end(self, logs=None):
-        self._writers.close()
+        classes = [1] if len(names) == 2 else range(len(names))
+        for k in classes:
+            data = pr_curve_counts(probabilities[:, k], labels == k,
+                                   self.num_thresholds)
+            summary = pr_curve_summary.raw_data_pb(
+                f"pr_curve/{names[k]}", num_thresholds=self.num_thresholds,
+                display_name=f"{names[k]} vs. rest", **data)
+            tf.summary.experimental.write_raw_pb(summary.SerializeToString())

@@ -16,7 +16,11 @@ from helpers import (
     tuner_search,
 )
 
-from keras_tb_toolkit.callbacks import MistakesLogger, mistakes_logger
+from keras_tb_toolkit.callbacks import (
+    MistakesLogger,
+    _class_scores,
+    mistakes_logger,
+)
 
 NAMES = ["low", "mid", "high"]
 HEADER = ("| rank | index | true | predicted | confidence |\n"
@@ -165,7 +169,7 @@ def test_keras_tuner_search(tmp_path):
 
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
-    monkeypatch.setattr(mistakes_logger, "is_chief", lambda *args: False)
+    monkeypatch.setattr(_class_scores, "is_chief", lambda *args: False)
     model, x, y = tiny_classifier()
     model.fit(x, y, epochs=1, verbose=0,
               callbacks=[MistakesLogger(str(tmp_path), (x, y))])

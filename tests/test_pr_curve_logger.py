@@ -15,7 +15,7 @@ from helpers import (
     tuner_search,
 )
 
-from keras_tb_toolkit.callbacks import PRCurveLogger, pr_curve_logger
+from keras_tb_toolkit.callbacks import PRCurveLogger, _class_scores
 
 NAMES = ["low", "mid", "high"]
 THRESHOLDS = 11
@@ -163,7 +163,7 @@ def test_keras_tuner_search(tmp_path):
 
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
-    monkeypatch.setattr(pr_curve_logger, "is_chief", lambda *args: False)
+    monkeypatch.setattr(_class_scores, "is_chief", lambda *args: False)
     model, x, y = tiny_classifier()
     model.fit(x, y, epochs=1, verbose=0,
               callbacks=[PRCurveLogger(str(tmp_path), (x, y))])
