@@ -402,7 +402,7 @@ def _record_ends(path):
 
 
 def test_truncated_events_file_is_named_in_the_report(tmp_path, capsys):
-    from keras_tb_toolkit.toolkit._report_data import truncated_at
+    from keras_tb_toolkit.toolkit._event_files import truncated_at
 
     logs = tmp_path / "logs"
     write_scalars(logs / "whole" / "validation", {"epoch_accuracy": [0.25, 0.375]})
@@ -532,7 +532,7 @@ def test_all_hparams_adds_those_the_same_in_every_trial(four_trials, capsys):
 
 
 def test_short_names_drop_the_folders_every_run_shares():
-    from keras_tb_toolkit.toolkit._report_data import short_names
+    from keras_tb_toolkit.toolkit._report_ranking import short_names
 
     demo = ["demo-1/functional/run", "demo-1/search/trial_0", "demo-1/search/trial_1"]
     assert short_names(demo) == ("demo-1", {
@@ -546,7 +546,7 @@ def test_short_names_drop_the_folders_every_run_shares():
 
 
 def test_varied_hparams_count_a_missing_value_as_a_value():
-    from keras_tb_toolkit.toolkit._report_data import varied_hparams
+    from keras_tb_toolkit.toolkit._report_ranking import varied_hparams
 
     def trial(**hparams):
         return report.RunData(name="t", scalars={}, hparams=hparams)

@@ -15,18 +15,18 @@ the Keras layout `<run>/train` and `<run>/validation` (and events written in
 `scalars` are keyed by subset: "train", "validation", or "" for the run
 directory itself.
 
-TensorBoard reads an events file up to its last whole record and takes a
-truncated tail for data still being written, without a word. A report would
-then rank a run on a value that is not its last, so every events file is
-also walked record header by record header (`truncated_at`), and the runs
-with a truncated file are named in the report.
+A run whose events file ends in a cut record (`_event_files`) keeps the
+values read up to the cut, and says so in `RunData.incomplete`. A trial
+whose hparams session ended in failure keeps its reason in
+`RunData.failure`. Runs are read one TensorBoard run at a time, so that a
+caller can show progress.
 """
 
 import dataclasses
 import math
 import os
-import struct
 
+from ._event_files import truncated_files
 from .errors import ConfigError, ReportError
 from .runs import check_logdir  # noqa: F401  (report re-exports it)
 
@@ -39,14 +39,10 @@ _NOT_EPOCH_METRIC = ("batch_",)
 _NOT_EPOCH_SUFFIX = ("_vs_iterations",)
 # Metrics whose names contain one of these words are better when lower.
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae")
-# The text summary `toolkit._hparams.write_session_end` writes in a trial's
-# run directory: "SUCCESS", or "FAILED: <reason>".
+# The text summary that `write_session_end` (toolkit.tuning) writes in a
+# trial's run directory: "SUCCESS", or "FAILED: <reason>".
 _TRIAL_STATUS_TAG = "trial_status"
 _FAILED_PREFIX = "FAILED: "
-# TFRecord framing: uint64 length, uint32 masked CRC-32C of the length, the
-# data, uint32 masked CRC-32C of the data.
-_RECORD_HEADER = struct.Struct("<QI")
-_RECORD_FOOTER = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,105 +188,6 @@ def choose_metric(data, metric=None):
     return available[0]
 
 
-def ranking_subset(run, metric):
-    """The subset a run is ranked on: validation when logged, else train..."""
-    for subset in ("validation", "train", *sorted(run.scalars)):
-        if run.final(metric, subset) is not None:
-            return subset
-    return None
-
-
-def rank_runs(runs, metric):
-    """`[(run, subset, (step, value))]` best first; runs without `metric` last.
-
-    NaN values rank after every number; ties keep the name order. Failed
-    trials are ranked as any other run: `rank` sets them apart.
-    """
-    sign = 1.0 if lower_is_better(metric) else -1.0
-    ranked, missing = [], []
-    for run in runs:
-        subset = ranking_subset(run, metric)
-        if subset is None:
-            missing.append((run, None, None))
-        else:
-            ranked.append((run, subset, run.final(metric, subset)))
-
-    def order(item):
-        value = item[2][1]
-        return (math.isnan(value), 0.0 if math.isnan(value) else sign * value)
-
-    ranked.sort(key=order)
-    return ranked + missing
-
-
-@dataclasses.dataclass(frozen=True)
-class Ranking:
-    """The runs of a log directory sorted for one metric.
-
-    Attributes:
-        metric: The metric ranked on.
-        ranked: `((run, subset, (step, value)), ...)` best first, from
-            `rank_runs`: the runs that logged `metric` and did not fail.
-        failed: The trials whose hparams session ended in failure.
-        no_data: The other runs: they logged no `metric` (still running,
-            or killed before their first epoch ended).
-    """
-
-    metric: str
-    ranked: tuple
-    failed: tuple
-    no_data: tuple
-
-    @property
-    def incomplete(self):
-        """The ranked runs read only up to a truncated record."""
-        return tuple(run for run, _, _ in self.ranked if run.incomplete)
-
-
-def rank(data, metric):
-    """Sorts the runs of `data` into a `Ranking` on `metric`."""
-    ranked, no_data = [], []
-    for item in rank_runs([run for run in data.runs if not run.failed], metric):
-        (ranked if item[1] is not None else no_data).append(item)
-    return Ranking(
-        metric=metric,
-        ranked=tuple(ranked),
-        failed=tuple(run for run in data.runs if run.failed),
-        no_data=tuple(run for run, _, _ in no_data),
-    )
-
-
-def short_names(names):
-    """`(prefix, {name: short name})`: names less their shared leading folders.
-
-    Folders shared by every name say nothing about any one run (a demo's
-    `demo-20261129-063340/`, a search's directory); at least the last
-    component of each name is kept.
-    """
-    parts = [name.split("/") for name in names]
-    shared = 0
-    if parts:
-        most = min(len(split) for split in parts) - 1
-        while shared < most and len({split[shared] for split in parts}) == 1:
-            shared += 1
-    prefix = "/".join(parts[0][:shared]) if parts else ""
-    return prefix, {name: "/".join(split[shared:]) for name, split in zip(names, parts)}
-
-
-def varied_hparams(runs, names):
-    """The `names` whose value is not the same in every one of `runs`.
-
-    A name some runs lack (a conditional hyperparameter) varies. Names set
-    in more runs come first, then in the order of `names`.
-    """
-    varied = [
-        name for name in names
-        if len({(name in run.hparams, repr(run.hparams.get(name))) for run in runs}) > 1
-    ]
-    present = {name: sum(name in run.hparams for run in runs) for name in varied}
-    return sorted(varied, key=lambda name: -present[name])
-
-
 def read_logdir(logdir, threads=1, progress=None):
     """Reads the scalars and hparams sessions of every run under `logdir`.
 
@@ -379,7 +276,7 @@ def _reload(multiplexer, logdir, threads, progress):
 
     def load(tb_run):
         multiplexer.GetAccumulator(tb_run).Reload()
-        return tb_run, _truncated_files(run_paths[tb_run], logdir)
+        return tb_run, truncated_files(run_paths[tb_run], logdir)
 
     if progress is not None:
         progress(0, len(tb_runs))
@@ -391,55 +288,6 @@ def _reload(multiplexer, logdir, threads, progress):
             if progress is not None:
                 progress(done, len(tb_runs))
     return truncated
-
-
-def _truncated_files(directory, logdir):
-    """`[(file relative to logdir, bytes read, size)]` of truncated files."""
-    from tensorboard.backend.event_processing import io_wrapper
-
-    found = []
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        if io_wrapper.IsTensorFlowEventsFile(path) and os.path.isfile(path):
-            size = os.path.getsize(path)
-            read = truncated_at(path, size)
-            if read is not None:
-                relative = os.path.relpath(path, logdir).replace(os.sep, "/")
-                found.append((relative, read, size))
-    return found
-
-
-def truncated_at(path, size=None):
-    """Where the whole records of an events file end, if bytes follow.
-
-    Walks the record headers only (no data is read): the file is whole when
-    the last record ends exactly at its size. A header whose checksum is
-    wrong ends the walk too, as it ends TensorBoard's reading.
-
-    Args:
-        path: An events file.
-        size: Its size in bytes. Defaults to `None`: its size now.
-
-    Returns:
-        The offset just past the last whole record, or None when the file
-        holds whole records only.
-    """
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
-
-    size = os.path.getsize(path) if size is None else size
-    offset = 0
-    with open(path, "rb") as f:
-        while offset < size:
-            header = f.read(_RECORD_HEADER.size)
-            if len(header) < _RECORD_HEADER.size:
-                return offset
-            length, checksum = _RECORD_HEADER.unpack(header)
-            end = offset + _RECORD_HEADER.size + length + _RECORD_FOOTER
-            if masked_crc32c(header[:8]) != checksum or end > size:
-                return offset
-            f.seek(end)
-            offset = end
-    return None
 
 
 def _failure_reason(multiplexer, tb_run):

@@ -11,7 +11,7 @@ how many.
 
 import dataclasses
 
-from ._report_data import short_names, varied_hparams
+from ._report_ranking import short_names, varied_hparams
 
 MAX_TABLE_ROWS = 20
 FONT_SIZES = (8, 7)  # points; below 7 the figure stops being legible
@@ -180,23 +180,3 @@ def draw_table(ax, plan):
             cell.set_height(cell.get_height() * plan.header_lines)
             cell.set_facecolor(_HEADER_COLOR)
     return table
-
-
-def text_table(header, rows, left=()):
-    """Lines of `header` and `rows` in columns two spaces apart.
-
-    Args:
-        header: Column titles.
-        rows: Rows of strings, as many as `header`.
-        left: Indexes of the columns aligned left; the others (numbers)
-            are aligned right. Defaults to `()`.
-    """
-    widths = [max(len(text) for text in column) for column in zip(header, *rows)]
-
-    def line(texts):
-        return "  ".join(
-            text.ljust(width) if i in left else text.rjust(width)
-            for i, (text, width) in enumerate(zip(texts, widths))
-        ).rstrip()
-
-    return [line(header), *(line(row) for row in rows)]
