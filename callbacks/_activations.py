@@ -1,18 +1,23 @@
-"""Layer outputs of one forward pass, for any model style.
+"""The package's one layer-call interceptor, and layer outputs by layer.
 
 Sequential, Functional and subclassed models all run their layers through
 `Layer.__call__`, which calls `self.call`. Shadowing `call` on the chosen
 layer *instances* for the length of one eager `model(sample,
 training=False)` therefore records their outputs whatever the model style,
 without building a second model. The shadowing never outlives the forward
-pass, so no traced training function can see it.
+pass, so no traced training function can see it. `intercepting_calls` is
+that interceptor (the Projector uses it too); `layer_outputs` collects the
+outputs of several layers for activation histograms.
 """
 
+import contextlib
 import numbers
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from . import _keras_compat
 
 
 def prepare_sample(sample, sample_size, name="sample"):
@@ -61,28 +66,8 @@ def layer_outputs(model, layers, sample):
         times, its last output is kept.
     """
     outputs = {}
-    shadowed = []
-    try:
-        for layer in layers:
-            shadowed.append((layer, layer.__dict__.get("call")))
-            object.__setattr__(
-                layer, "call", _recording_call(layer, outputs)
-            )
-        model(sample, training=False)
-    finally:
-        for layer, instance_call in shadowed:
-            if instance_call is None:
-                object.__delattr__(layer, "call")
-            else:
-                object.__setattr__(layer, "call", instance_call)
-    return outputs
 
-
-def _recording_call(layer, outputs):
-    bound_call = layer.__dict__.get("call") or type(layer).call.__get__(layer)
-
-    def call(*args, **kwargs):
-        result = bound_call(*args, **kwargs)
+    def record(layer, args, kwargs, result):
         flat = [
             tf.reshape(tf.cast(t, tf.float32), [-1])
             for t in keras.tree.flatten(result)
@@ -90,9 +75,42 @@ def _recording_call(layer, outputs):
         ]
         if flat:
             outputs[layer.name] = tf.concat(flat, axis=0)
+
+    with intercepting_calls(layers, record):
+        model(sample, training=False)
+    return outputs
+
+
+@contextlib.contextmanager
+def intercepting_calls(layers, on_call):
+    """Calls `on_call(layer, args, kwargs, result)` after each call of one of
+    `layers` while the context is active, then restores the layers.
+
+    Keras 3 has no forward hooks, and subclassed models have no symbolic
+    graph to cut a sub-model from, so each instance's `call` is shadowed
+    (see `_keras_compat`) for the duration of the block only.
+    """
+    tokens = []
+    try:
+        for layer in layers:
+            previous = _keras_compat.shadowed(layer, "call")
+            call = _keras_compat.unshadowed_method(layer, "call", previous)
+            tokens.append(_keras_compat.shadow(
+                layer, "call", _intercepted(layer, call, on_call)
+            ))
+        yield
+    finally:
+        for token in reversed(tokens):
+            _keras_compat.unshadow(token)
+
+
+def _intercepted(layer, call, on_call):
+    def intercepted(*args, **kwargs):
+        result = call(*args, **kwargs)
+        on_call(layer, args, kwargs, result)
         return result
 
-    return call
+    return intercepted
 
 
 def _dtype(tensor):

@@ -18,25 +18,41 @@ _MAX_ANNOTATED_CLASSES = 30
 _CHARACTER_WIDTH = 0.075
 
 
-def class_labels(y):
-    """Integer class labels from sparse labels, shape (n,) or (n, 1), or
-    one-hot labels, shape (n, num_classes)."""
+def class_labels(y, source="`validation_data`", ids=True):
+    """The package's one label normaliser: labels as a 1-D array.
+
+    Sparse labels, shape (n,) or (n, 1), are flattened; one-hot labels,
+    shape (n, num_classes), become class ids by arg-max.
+
+    Args:
+        y: the labels.
+        source: how the error messages name where the labels come from.
+        ids: whether sparse labels must be class ids (non-negative integers,
+            returned as int64); otherwise any 1-D labels (strings, say) are
+            returned as they are.
+
+    Raises:
+        ValueError: when `y` has another shape, or is not made of class ids
+            while `ids` is set.
+    """
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:
         return np.argmax(y, axis=1)
     if y.ndim == 2:
         y = y[:, 0]
-    if y.ndim != 1 or y.dtype.kind not in "iuf":
+    if y.ndim != 1 or (ids and y.dtype.kind not in "iuf"):
         raise ValueError(
-            "`validation_data` labels must be sparse class ids, shape (n,) "
+            f"{source} labels must be sparse class ids, shape (n,) "
             "or (n, 1), or one-hot, shape (n, num_classes); received shape "
             f"{y.shape} of dtype {y.dtype}"
         )
+    if not ids:
+        return y
     labels = y.astype(np.int64)
     invalid = (labels != y) | (labels < 0)
     if np.any(invalid):
         raise ValueError(
-            "`validation_data` sparse labels must be non-negative integers, "
+            f"{source} sparse labels must be non-negative integers, "
             f"received values such as {y[invalid][:3]}"
         )
     return labels

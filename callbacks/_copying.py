@@ -2,8 +2,12 @@
 
 KerasTuner deep-copies the callbacks given to `search` for each trial. The
 configuration of a callback must be copied, but not what belongs to a past
-run (its model, optimizer hooks, traced functions), and read-only data that
-cannot or need not be copied (a `tf.data.Dataset`) is shared.
+run (its model, writers, threads, optimizer hooks, traced functions), and
+read-only data that cannot or need not be copied (a `tf.data.Dataset`) is
+shared. This is the package's one deep-copy scheme: a class derives from
+`CopiesConfiguration`, says in `_fresh_state()` what a run that has not
+started holds (its `__init__` starts from the same dict, so the two cannot
+drift apart) and names in `_SHARED` what its copies share.
 """
 
 import copy
@@ -30,3 +34,23 @@ def copy_configuration(callback, memo, fresh=None, shared=()):
         clone.__dict__[name] = value
     clone.__dict__.update(fresh)
     return clone
+
+
+class CopiesConfiguration:
+    """Mixin: a deep copy copies the configuration, not the run.
+
+    Subclasses override `_fresh_state` (and set it in `__init__` with
+    `self.__dict__.update(self._fresh_state())`) and may list attributes
+    in `_SHARED`.
+    """
+
+    _SHARED = ()
+
+    def _fresh_state(self):
+        """Attributes of a run that has not started, by name."""
+        return {}
+
+    def __deepcopy__(self, memo):
+        return copy_configuration(
+            self, memo, self._fresh_state(), self._SHARED
+        )

@@ -18,6 +18,7 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from . import _atomic_io
+from ._copying import CopiesConfiguration
 
 # Matplotlib is not documented as thread-safe, and the callbacks draw on
 # their own worker threads: one drawing at a time.
@@ -39,7 +40,7 @@ def figure_to_image(figure):
     return tf.constant(pixels[None])
 
 
-class ReusedFigure:
+class ReusedFigure(CopiesConfiguration):
     """Keeps the last figure and refills it while its layout is unchanged.
 
     Refilling the lines or cells of a drawn figure and drawing it again
@@ -49,11 +50,10 @@ class ReusedFigure:
     """
 
     def __init__(self):
-        self._layout = None
-        self._figure = None
+        self.__dict__.update(self._fresh_state())
 
-    def __deepcopy__(self, memo):
-        return ReusedFigure()
+    def _fresh_state(self):
+        return {"_layout": None, "_figure": None}
 
     def image(self, layout, build, fill):
         """`figure_to_image` of the figure `build()` made for `layout` (or
@@ -82,7 +82,7 @@ def save_figure(figure, path):
     _atomic_io.write_atomically(path, draw, mode=0o644)
 
 
-class FigureWorker:
+class FigureWorker(CopiesConfiguration):
     """Runs figure drawing and writing on one background thread, in order.
 
     Drawing a figure takes a tenth of a second or more of Python; on a
@@ -96,12 +96,10 @@ class FigureWorker:
 
     def __init__(self, owner):
         self.owner = owner
-        self._executor = None
-        self._futures = []
-        self._warned = False
+        self.__dict__.update(self._fresh_state())
 
-    def __deepcopy__(self, memo):
-        return FigureWorker(self.owner)
+    def _fresh_state(self):
+        return {"_executor": None, "_futures": [], "_warned": False}
 
     def submit(self, function, *args):
         """Queues `function(*args)` after the tasks already queued."""

@@ -2,42 +2,49 @@
 
 Callbacks write below the run directory with the layout of
 `keras.callbacks.TensorBoard` (`train/`, `validation/`), so a run directory
-can be shared with it. Writers are opened lazily (nothing is written before
-training starts) and only by the chief: under `tf.distribute`, callbacks run
-once per worker process, and a multi-worker job must have exactly one writer.
+can be shared with it.
+
+One events file per directory: TensorBoard's Python loader follows only the
+newest events file of a run directory, so if each callback opened its own
+writer, every callback but the last to open would vanish from a dashboard
+watched during training. The writers are therefore shared through a
+process-wide registry keyed by the directory's normalised path: every
+`RunWriters` writing into `<run>/train` in one process gets the same
+`tf.summary` writer, which is closed when its last holder releases it.
+
+Only the chief writes, by the rules of the `tf.distribute` strategy itself
+(`should_save_summary`, `should_checkpoint`): under a multi-worker strategy
+callbacks run once per worker process, and a job must have one writer.
 """
 
-import json
 import os
+import threading
 
 import keras
 import tensorflow as tf
 
+from ._copying import CopiesConfiguration
 
-def is_chief():
+
+def _strategy(model=None):
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy or tf.distribute.get_strategy()
+
+
+def is_chief(model=None):
     """Whether this process should write summaries and files.
 
-    A single process (with or without `MirroredStrategy`) is always the
-    chief. In a multi-worker job described by `TF_CONFIG`, the chief is the
-    task of type `chief`, or worker 0 when the cluster has no chief.
+    Asks the distribution strategy of `model` (or the current one): a single
+    process, with or without `MirroredStrategy`, is always the chief; under
+    `MultiWorkerMirroredStrategy` only the chief task (or worker 0 when the
+    cluster has no chief) is.
     """
-    config = os.environ.get("TF_CONFIG")
-    if not config:
-        return True
-    try:
-        config = json.loads(config)
-    except ValueError:
-        return True
-    task = config.get("task") or {}
-    cluster = config.get("cluster") or {}
-    task_type = task.get("type")
-    if task_type is None:
-        return True
-    if task_type == "chief":
-        return True
-    if task_type == "worker" and "chief" not in cluster:
-        return int(task.get("index", 0)) == 0
-    return False
+    return bool(_strategy(model).extended.should_save_summary)
+
+
+def should_checkpoint(model=None):
+    """Whether this process should write checkpoints (the strategy's rule)."""
+    return bool(_strategy(model).extended.should_checkpoint)
 
 
 def optimizer_steps(model):
@@ -49,32 +56,145 @@ def optimizer_steps(model):
     return int(keras.ops.convert_to_numpy(iterations))
 
 
-class RunWriters:
-    """Lazily opened `tf.summary` writers for the subdirectories of a run.
+class EpochSteps:
+    """Summary steps of a callback that keeps one curve over several fits.
 
-    `writer("train")` returns a writer for `<log_dir>/train`, opening it on
-    first use. `close()` flushes and closes every writer, after which the
-    next `writer()` call opens a new event file, so one instance can serve
-    several `fit()` calls.
+    The step of an epoch is the epoch index, except that a `fit` whose
+    `initial_epoch` starts before the last step written continues after it,
+    so that no step is written twice. Call `begin()` in `on_train_begin`
+    and `step(epoch)` in `on_epoch_end`.
+    """
+
+    def __init__(self):
+        self._next = 0
+        self._offset = None
+
+    def begin(self):
+        """Starts a new `fit`: its first epoch fixes its offset."""
+        self._offset = None
+
+    def step(self, epoch):
+        """The step of `epoch` in this `fit`."""
+        if self._offset is None:
+            self._offset = max(0, self._next - epoch)
+        step = epoch + self._offset
+        self._next = step + 1
+        return step
+
+
+def _key(path):
+    """The registry key of a directory: one per directory, however named."""
+    if "://" in path:  # gs://, ram://: no local normalisation applies.
+        return path.rstrip("/")
+    return os.path.normcase(os.path.abspath(path))
+
+
+class _Shared:
+    """One directory's writer, opened on first use, and its holders."""
+
+    def __init__(self, path):
+        self.path = path
+        self.holders = 0
+        self.writer = None
+
+
+class _SharedWriters:
+    """The process-wide registry of `_Shared` writers, by directory.
+
+    A hold does not open the writer (no events file appears for a callback
+    that has nothing to write); the first `open` does, and the writer
+    closes when its last holder releases it.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()  # Figures are written from threads.
+        self._entries = {}
+
+    def acquire(self, path):
+        with self._lock:
+            entry = self._entries.setdefault(_key(path), _Shared(path))
+            entry.holders += 1
+            return entry
+
+    def open(self, entry):
+        with self._lock:
+            if entry.writer is None:
+                entry.writer = tf.summary.create_file_writer(entry.path)
+            return entry.writer
+
+    def release(self, entry):
+        with self._lock:
+            entry.holders -= 1
+            writer = entry.writer
+            if entry.holders > 0:
+                closing = False
+            else:
+                closing = True
+                self._entries.pop(_key(entry.path), None)
+        if writer is None:
+            return
+        if closing:
+            writer.close()
+        else:
+            writer.flush()
+
+    def holders(self, path):
+        """How many holders share the writer of `path` (0: none)."""
+        with self._lock:
+            entry = self._entries.get(_key(path))
+            return entry.holders if entry else 0
+
+
+SHARED_WRITERS = _SharedWriters()
+
+
+class RunWriters(CopiesConfiguration):
+    """`tf.summary` writers for the subdirectories of a run, shared per
+    directory within the process (see the module docstring).
+
+    `writer("train")` returns the writer of `<log_dir>/train`, opening it
+    on first use. `flush()` writes what was written to disk. `close()`
+    releases every hold (the writer closes when no callback holds it any
+    more); the next `writer()` call takes a new hold, so one instance can
+    serve several `fit()` calls. A deep copy holds nothing.
     """
 
     def __init__(self, log_dir):
         self.log_dir = log_dir
-        self._writers = {}
+        self.__dict__.update(self._fresh_state())
+
+    def _fresh_state(self):
+        return {"_held": {}}
+
+    def _entry(self, subdir):
+        entry = self._held.get(subdir)
+        if entry is None:
+            path = os.path.join(self.log_dir, subdir) if subdir else self.log_dir
+            entry = SHARED_WRITERS.acquire(path)
+            self._held[subdir] = entry
+        return entry
+
+    def hold(self, *subdirs):
+        """Holds the writers of `subdirs` from now on, without opening them.
+
+        A callback calls this in `on_train_begin` for the directories it
+        may write into (when it is the chief): a shared writer then stays
+        open until the last callback of the run releases it in
+        `on_train_end`, so one `fit` writes one events file per directory,
+        whatever order the callbacks write and finish in.
+        """
+        for subdir in subdirs:
+            self._entry(subdir)
 
     def writer(self, subdir=""):
-        writer = self._writers.get(subdir)
-        if writer is None:
-            path = os.path.join(self.log_dir, subdir) if subdir else self.log_dir
-            writer = tf.summary.create_file_writer(path)
-            self._writers[subdir] = writer
-        return writer
+        return SHARED_WRITERS.open(self._entry(subdir))
 
     def flush(self):
-        for writer in self._writers.values():
-            writer.flush()
+        for entry in list(self._held.values()):
+            if entry.writer is not None:
+                entry.writer.flush()
 
     def close(self):
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
+        held, self._held = self._held, {}
+        for entry in held.values():
+            SHARED_WRITERS.release(entry)
