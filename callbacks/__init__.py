@@ -21,6 +21,7 @@ model.fit(
 ```
 """
 
+from .batch_profiler import BatchProfiler, profile_plugin_installed
 from .checkpoint import (
     Checkpoint,
     CheckpointCorruptError,
@@ -29,6 +30,7 @@ from .checkpoint import (
 )
 from .confusion_matrix_logger import ConfusionMatrixLogger
 from .embedding_projector import EmbeddingProjector
+from .grad_cam_logger import GradCAMLogger
 from .histogram_logger import HistogramLogger
 from .history_plotter import HistoryPlotter, plot_history
 from .layout_writer import LayoutWriter
@@ -39,11 +41,13 @@ from .pr_curve_logger import PRCurveLogger
 from .scalar_logger import ScalarLogger
 
 __all__ = [
+    "BatchProfiler",
     "Checkpoint",
     "CheckpointCorruptError",
     "CheckpointWriteError",
     "ConfusionMatrixLogger",
     "EmbeddingProjector",
+    "GradCAMLogger",
     "HistogramLogger",
     "HistoryPlotter",
     "LayoutWriter",
@@ -54,4 +58,5 @@ __all__ = [
     "ResumeState",
     "ScalarLogger",
     "plot_history",
+    "profile_plugin_installed",
 ]
