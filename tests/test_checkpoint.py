@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import warnings
 
 import keras
@@ -22,12 +21,13 @@ from helpers import (
     tuner_search,
 )
 
+import save_stages
 from keras_tb_toolkit.callbacks import _atomic_io
-from keras_tb_toolkit.callbacks import _manifest
-from keras_tb_toolkit.callbacks import _monitor
 from keras_tb_toolkit.callbacks import Checkpoint
 from keras_tb_toolkit.callbacks import CheckpointCorruptError
 from keras_tb_toolkit.callbacks import CheckpointWriteError
+from keras_tb_toolkit.callbacks.checkpoint import _manifest
+from keras_tb_toolkit.callbacks.checkpoint import _monitor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.timeout(60)
@@ -442,21 +442,10 @@ def test_every_save_stage_leaves_a_valid_directory(tmp_path, monkeypatch):
         if len(seen) > 3:  # The first manifest is in place at stage 4.
             assert_valid(tmp_path)
 
-    monkeypatch.setattr(_atomic_io, "test_hook", check)
+    monkeypatch.setattr(os, "replace", save_stages.watching_replace(check))
     drive(Checkpoint(tmp_path, save_top_k=1), make_model(), [0.5, 0.6, 0.4])
-    assert seen == list(_atomic_io.STAGES) * 3
+    assert seen == list(save_stages.STAGES) * 3
     assert len(os.listdir(tmp_path)) == 2  # best + last = one file here
-
-
-def test_pause_environment_variable(tmp_path, monkeypatch, capfd):
-    monkeypatch.setenv(_atomic_io.PAUSE_ENV, "checkpoint_replaced:0")
-    drive(Checkpoint(tmp_path), make_model(), [0.5])
-    err = capfd.readouterr().err
-    lines = [line for line in err.splitlines() if _atomic_io.PAUSE_ENV in line]
-    assert lines == [
-        f"KTB_CHECKPOINT_TEST_PAUSE stage=checkpoint_replaced path={tmp_path}"
-        "/epoch=0001-step=000000-val_loss=0.5000.keras"
-    ]
 
 
 def test_one_instance_serves_two_fits(tmp_path):
@@ -564,17 +553,16 @@ def test_keras_tuner_search(tmp_path):
 
 
 CRASH_SCRIPT = r'''
-import os, sys, time
+import os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, tensorflow as tf, keras
 tf.config.threading.set_inter_op_parallelism_threads(1)
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.experimental.enable_op_determinism()
 keras.utils.set_random_seed(0)
-from keras_tb_toolkit.callbacks import _atomic_io
 from keras_tb_toolkit.callbacks import Checkpoint
 
-directory, out, stage, pause_at = sys.argv[1:4] + [int(sys.argv[4])]
+directory, out = sys.argv[1:3]
 rng = np.random.default_rng(0)
 x = rng.normal(size=(64, 6)).astype("float32")
 y = x @ rng.normal(size=(6, 1)).astype("float32")
@@ -582,16 +570,6 @@ model = keras.Sequential(
     [keras.Input((6,)), keras.layers.Dense(8, "relu"), keras.layers.Dense(1)]
 )
 model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
-saves = []
-
-def pause(at, path):
-    if at == "checkpoint_written":
-        saves.append(path)
-    if at == stage and len(saves) == pause_at:
-        print("PAUSED", at, os.path.basename(path), flush=True)
-        time.sleep(120)
-
-_atomic_io.test_hook = pause
 checkpoint = Checkpoint(directory, save_top_k=2, save_freq=3)
 state = checkpoint.restore(model)
 first, skip = (state.initial_epoch, state.batches_consumed) if state else (0, 0)
@@ -611,38 +589,36 @@ print("DONE", flush=True)
 '''
 
 
-def start(tmp_path, name, directory, stage="none", pause_at=0):
+def start(tmp_path, name, directory, stage=None, kill_at=0):
+    """Runs the training script; with `stage`, it SIGKILLs itself the
+    `kill_at`-th time a save reaches that stage (see `save_stages`)."""
     script = tmp_path / "crash_script.py"
     script.write_text(CRASH_SCRIPT)
     log = tmp_path / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop(_atomic_io.PAUSE_ENV, None)
+    command = [sys.executable, str(script)]
+    if stage is not None:
+        command = [sys.executable, save_stages.__file__, stage, str(kill_at),
+                   str(script)]
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, str(script), str(directory), str(tmp_path / f"{name}.npy"),
-             stage, str(pause_at)],
+            [*command, str(directory), str(tmp_path / f"{name}.npy")],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
         )
     return process, log
 
 
-def wait_for(process, log, marker, timeout=45):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = log.read_text()
-        if marker in text:
-            return text
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    process.kill()
-    process.wait(timeout=10)
-    pytest.fail(f"no {marker!r} from the training script:\n{log.read_text()}")
-
-
-def kill(process):
-    os.kill(process.pid, signal.SIGKILL)
-    assert process.wait(timeout=10) == -signal.SIGKILL
+def killed(process, log, timeout=60):
+    """Waits for the script to SIGKILL itself; returns its output."""
+    try:
+        code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        code = None
+    text = log.read_text()
+    assert code == -signal.SIGKILL and "KILLED" in text, text
+    return text
 
 
 @pytest.mark.slow
@@ -653,26 +629,23 @@ def test_sigkill_at_any_moment_then_resume_matches_uninterrupted(tmp_path):
     try:
         # 1. Killed with the new file complete but not yet renamed.
         process, log = start(tmp_path, "a", directory, "checkpoint_written", 2)
-        wait_for(process, log, "PAUSED")
-        kill(process)
+        killed(process, log)
         assert any(n.startswith(_atomic_io.TEMP_PREFIX) for n in os.listdir(directory))
         manifest = assert_valid(directory, load=True)
         assert [e["seq"] for e in manifest["checkpoints"]] == [1]
 
         # 2. Killed with the new file in place but not in the manifest.
         process, log = start(tmp_path, "b", directory, "checkpoint_replaced", 2)
-        text = wait_for(process, log, "PAUSED")
+        text = killed(process, log)
         assert "RESUMED 0 3" in text
-        kill(process)
-        orphan = text.split("PAUSED checkpoint_replaced ")[1].split()[0]
+        orphan = os.path.basename(text.split("KILLED stage=checkpoint_replaced path=")[1].split()[0])
         named = {e["file"] for e in assert_valid(directory, load=True)["checkpoints"]}
         assert (directory / orphan).exists() and orphan not in named
 
         # 3. Killed with the new manifest in place, pruned files not deleted.
         process, log = start(tmp_path, "c", directory, "manifest_replaced", 3)
-        text = wait_for(process, log, "PAUSED")
+        text = killed(process, log)
         assert "RESUMED 0 6" in text
-        kill(process)
         assert_valid(directory, load=True)
 
         # 4. Runs to the end; no temporary or orphan file is left.

@@ -6,8 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -17,18 +15,22 @@ from keras_tb_toolkit.toolkit import cli
 RUN = ["--limit", "256", "--batch-size", "64", "--epochs", "3", "--save-freq", "3",
        "--deterministic", "--seed", "7"]
 TIMEOUT_S = 180
+SAVE_STAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "save_stages.py")
 
 
-def _ktb(args, env=None):
+def _ktb(args, kill_at=()):
+    """`ktb train args`; with `kill_at=(stage, nth)`, run under `save_stages.py`,
+    which SIGKILLs it the `nth` time a checkpoint save reaches `stage`."""
+    wrapper = [SAVE_STAGES, kill_at[0], str(kill_at[1])] if kill_at else []
     return subprocess.Popen(
-        [sys.executable, "-m", "keras_tb_toolkit", "train", *args],
+        [sys.executable, *wrapper, "-m", "keras_tb_toolkit", "train", *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "CUDA_VISIBLE_DEVICES": "", **(env or {})},
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
     )
 
 
-def _run_to_end(args, env=None):
-    process = _ktb(args, env)
+def _run_to_end(args):
+    process = _ktb(args)
     try:
         _, err = process.communicate(timeout=TIMEOUT_S)
     finally:
@@ -36,31 +38,17 @@ def _run_to_end(args, env=None):
     assert process.returncode == 0, err[-2000:]
 
 
-def _kill_at(args, pause_env, nth):
-    """Runs ktb train, SIGKILLs it at the `nth` pause inside a save."""
-    process = _ktb(args, {"KTB_CHECKPOINT_TEST_PAUSE": pause_env})
-    seen = []
-    reached = threading.Event()
-
-    def watch():
-        for line in process.stderr:
-            if line.startswith("KTB_CHECKPOINT_TEST_PAUSE"):
-                seen.append(line)
-                if len(seen) == nth:
-                    reached.set()
-                    return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+def _kill_at(args, stage, nth):
+    """Runs ktb train, which SIGKILLs itself at the `nth` `stage` of a save."""
+    process = _ktb(args, kill_at=(stage, nth))
     try:
-        assert reached.wait(TIMEOUT_S), f"never paused {nth} times: {seen}"
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        _, err = process.communicate(timeout=TIMEOUT_S)
     finally:
         process.kill()
-        process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
-    return seen[-1]
+    assert process.returncode == -signal.SIGKILL, err[-2000:]
+    killed = [line for line in err.splitlines() if line.startswith("KILLED")]
+    assert len(killed) == 1 and f"stage={stage}" in killed[0], err[-2000:]
+    return killed[0]
 
 
 def _check_manifest(checkpoint_dir):
@@ -89,10 +77,10 @@ def test_killed_twice_in_saves_then_resumed_ends_with_identical_weights(tmp_path
     resume = ["--logdir", logdir, "--run-name", "crash", "--resume"]
     checkpoints = tmp_path / "sequential" / "crash" / "checkpoints"
     # 1st kill: inside the second save (end of epoch 1), file written, not renamed.
-    _kill_at(crash, "checkpoint_written:60", nth=2)
+    _kill_at(crash, "checkpoint_written", nth=2)
     first = _check_manifest(checkpoints)
     # 2nd kill, in the resumed run: between the new manifest's write and its rename.
-    _kill_at(resume, "manifest_written:60", nth=2)
+    _kill_at(resume, "manifest_written", nth=2)
     second = _check_manifest(checkpoints)
     assert second["next_seq"] > first["next_seq"]
     _run_to_end(resume)

@@ -6,25 +6,16 @@ import warnings
 
 import keras
 
-from . import _atomic_io
+from . import _files
 from . import _manifest
 from . import _monitor
 from . import _restore
-from ._atomic_io import CheckpointWriteError
-from ._manifest import CheckpointCorruptError
-from ._summary import is_chief, optimizer_steps
-from ._validation import check_bool
-from ._validation import check_choice
-from ._validation import check_int_at_least
-from ._validation import check_log_dir
-
-__all__ = [
-    "Checkpoint",
-    "CheckpointCorruptError",
-    "CheckpointWriteError",
-    "ResumeState",
-]
-
+from .._copying import CopiesConfiguration
+from .._summary import optimizer_steps, should_checkpoint
+from .._validation import check_bool
+from .._validation import check_choice
+from .._validation import check_int_at_least
+from .._validation import check_log_dir
 
 @dataclasses.dataclass(frozen=True)
 class ResumeState:
@@ -45,7 +36,7 @@ class ResumeState:
     model: object = None
 
 
-class Checkpoint(keras.callbacks.Callback):
+class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
     """Keeps the best `save_top_k` checkpoints and the newest, crash-safely.
 
     Does the work of `ModelCheckpoint` and `BackupAndRestore` together. At
@@ -61,9 +52,10 @@ class Checkpoint(keras.callbacks.Callback):
     manifest naming complete files. The training thread only serialises
     the model; checksum, fsyncs, manifest and pruning finish on a
     background thread, one save at a time (`wait()` joins it, as do the
-    next save, `on_train_end` and `restore`). Only the chief writes. A
-    mid-epoch save ranks only if `monitor` is in the batch logs (`val_*`
-    metrics are not). Test-only pause points: see `callbacks._atomic_io`.
+    next save, `on_train_end` and `restore`). Only the process the
+    distribution strategy names to checkpoint writes (`should_checkpoint`:
+    the chief). A mid-epoch save ranks only if `monitor` is in the batch
+    logs (`val_*` metrics are not).
 
     `restore(model)` loads the newest checkpoint whose checksum matches and
     that loads (warning once when it skips newer ones) and returns a
@@ -109,10 +101,10 @@ class Checkpoint(keras.callbacks.Callback):
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
-    x, y = np.ones((32, 4)), np.ones((32, 1))
-    checkpoint = Checkpoint("/tmp/run/checkpoints", save_top_k=2)
+    x, y = np.ones((8, 4)), np.ones((8, 1))
+    checkpoint = Checkpoint("logs/run/checkpoints", save_top_k=2)
     state = checkpoint.restore(model)  # None on the first run
-    model.fit(x, y, validation_split=0.25, epochs=3, verbose=0,
+    model.fit(x, y, validation_split=0.25, epochs=1, verbose=0,
               initial_epoch=state.initial_epoch if state else 0,
               callbacks=[checkpoint])
     ```
@@ -151,10 +143,14 @@ class Checkpoint(keras.callbacks.Callback):
         self._every = None if save_freq == "epoch" else save_freq
         self._begun = self._warned_missing = False
         self._resume = self._resume_at = None
-        self._writer = _atomic_io.BackgroundWriter(self.directory)
+        self._writer = _files.BackgroundWriter(self.directory)
         self._rejected = ()
         self._entries, self._stale, self._next_seq = [], [], 1
         self._epoch = self._offset = self._batches_done = self._steps = 0
+
+    def _fresh_state(self):
+        # A copy (one per KerasTuner trial) starts without a model.
+        return {"_model": None}
 
     def on_train_begin(self, logs=None):
         self._epoch = self._offset = self._batches_done = 0
@@ -168,9 +164,9 @@ class Checkpoint(keras.callbacks.Callback):
             self._steps = resume.global_step
             self._resume_at = (resume.initial_epoch, resume.batches_consumed)
         self._begun = True
-        if not is_chief():
+        if not should_checkpoint(self.model):
             return
-        _atomic_io.prepare_directory(self.directory)
+        _files.prepare_directory(self.directory)
         self._entries, self._stale, self._next_seq = _manifest.adopt(
             self.directory, self.monitor, self._mode, self._rejected
         )
@@ -207,7 +203,7 @@ class Checkpoint(keras.callbacks.Callback):
     def _save(self, epoch, batch, end_of_epoch, logs):
         if not self._begun:
             self._begin()  # A hand-written loop may skip on_train_begin.
-        if not is_chief():
+        if not should_checkpoint(self.model):
             return
         self.wait()
         value = _monitor.monitored_value(logs, self.monitor)
@@ -229,7 +225,7 @@ class Checkpoint(keras.callbacks.Callback):
         save = self.model.save
         if self.save_weights_only:
             save = self.model.save_weights
-        temp_path = _atomic_io.write_temp(self.directory, entry["file"], save)
+        temp_path = _files.write_temp(self.directory, entry["file"], save)
         self.best, self._next_seq = best, self._next_seq + 1
         kept, dropped = _manifest.retain(
             self._entries + [entry], self.save_top_k, self.keep_last, self._mode

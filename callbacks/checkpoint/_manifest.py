@@ -30,7 +30,7 @@ import math
 import os
 import re
 
-from . import _atomic_io
+from .. import _atomic_io
 from . import _manifest_schema
 from . import _monitor
 from ._manifest_schema import FORMAT, KINDS, VERSION
@@ -101,9 +101,7 @@ def publish(directory, temp_path, entry, header, kept, dropped_files):
         )
     finally:
         _atomic_io.remove_quietly(temp_path)
-    _atomic_io.pause("checkpoint_replaced", final_path)
     write(directory, header, kept)
-    _atomic_io.pause("manifest_replaced", os.path.join(directory, MANIFEST_NAME))
     for name in dropped_files:
         try:
             _atomic_io.remove_quietly(os.path.join(directory, name))
@@ -126,7 +124,7 @@ def write(directory, header, kept):
     }
     data = json.dumps(document, indent=1, allow_nan=False).encode()
     path = os.path.join(directory, MANIFEST_NAME)
-    _atomic_io.write_manifest_bytes(path, data)
+    _atomic_io.write_atomically(path, data)
 
 
 def read(directory):

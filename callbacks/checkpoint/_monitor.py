@@ -2,13 +2,15 @@
 
 The rules follow Keras' `MonitorCallback` (`keras/src/callbacks/
 monitor_callback.py`): in `"auto"` mode the direction is that of the model's
-metric of the same name (`_direction == "up"` means higher is better), a loss
+metric of the same name (`_keras_compat.metric_direction`), a loss
 is minimised, and otherwise the name decides as in Keras 2: accuracy-like
 names (`acc`, `auc`, `precision`, `recall`, ...) are maximised, anything else
 minimised. A NaN or infinite value is never an improvement.
 """
 
 import math
+
+from .. import _keras_compat
 
 _MAXIMISED_HINTS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou")
 
@@ -19,8 +21,8 @@ def resolve_mode(monitor, mode, model=None):
         return mode
     name = monitor.removeprefix("val_")
     for metric in _flat_metrics(model):
-        direction = getattr(metric, "_direction", None)
-        if metric.name == name and direction in ("up", "down"):
+        direction = _keras_compat.metric_direction(metric)
+        if metric.name == name and direction is not None:
             return "max" if direction == "up" else "min"
     if name.endswith("loss"):
         return "min"
