@@ -7,24 +7,26 @@ import numpy as np
 import tensorflow as tf
 
 from . import _confusion
-from . import _copying
 from . import _figures
-from ._summary import RunWriters, is_chief
+from ._copying import CopiesConfiguration
+from ._summary import EpochSteps, RunWriters, is_chief
 from ._validation import check_log_dir, check_names, check_positive_int
 
 __all__ = ["ConfusionMatrixLogger"]
 
 
-class ConfusionMatrixLogger(keras.callbacks.Callback):
+class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
     """Logs the confusion matrix and per-class precision and recall.
 
-    Every `freq` epochs (where `epoch % freq == 0`, step = epoch) it runs one
-    prediction pass over `validation_data`, takes the arg-max of the outputs
+    At the end of every epoch where `epoch % freq == 0` (Keras'
+    `histogram_freq` rule, so epoch 0 is always written; step = epoch) it
+    runs one prediction pass over `validation_data`, takes the arg-max of the outputs
     (so logits and probabilities both work), and writes to
     `<log_dir>/validation` the image `confusion_matrix` (rows: true class,
     columns: predicted class, shaded by row fraction, non-zero counts
     written in the cells) and the scalars `precision/<class>` and
-    `recall/<class>`. A class never predicted has precision 0; a class
+    `recall/<class>`, flushed to disk at once so TensorBoard shows them
+    while training runs. A class never predicted has precision 0; a class
     absent from the data has recall 0.
 
     The model needs one output per class (softmax or logits); a model with
@@ -37,7 +39,8 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
             `keras.callbacks.TensorBoard`).
         validation_data: A tuple `(x, y)` of arrays (`y` sparse class ids or
             one-hot), or a finite `tf.data.Dataset` of batches `(x, y)`.
-        freq: Log every `freq` epochs. Defaults to `1`.
+        freq: Log at the end of epochs where `epoch % freq == 0`.
+            Defaults to `1`.
         class_names: One name per class, used in tags and on the axes. None
             uses the class ids `0, 1, ...`. Defaults to `None`.
         batch_size: Batch size of the prediction pass over arrays.
@@ -55,24 +58,24 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
 
     Example:
 
-    >>> import os, tempfile, numpy as np, keras
-    >>> log_dir = tempfile.mkdtemp()
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
-    ...     from_logits=True))
-    >>> x, y = np.random.rand(32, 4), np.random.randint(0, 3, 32)
-    >>> logger = ConfusionMatrixLogger(log_dir, (x, y),
-    ...                                class_names=["a", "b", "c"])
-    >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[logger])
-    >>> os.listdir(log_dir)
-    ['validation']
+    ```python
+    import numpy as np
+    import keras
+    from keras_tb_toolkit.callbacks import ConfusionMatrixLogger
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    x, y = np.random.rand(32, 4), np.random.randint(0, 3, 32)
+    logger = ConfusionMatrixLogger("logs/run", (x, y),
+                                   class_names=["a", "b", "c"])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    ```
     """
 
     # Read-only data shared by the copies KerasTuner makes for each trial
     # (a tf.data.Dataset cannot be deep-copied).
     _SHARED = ("_x", "_labels", "_dataset")
-    # State tied to a model that cannot be copied; rebuilt when needed.
-    _PER_FIT = ("_forward", "_forward_model")
 
     def __init__(self, log_dir, validation_data, freq=1, class_names=None,
                  batch_size=256, dpi=100):
@@ -94,15 +97,13 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
         self._writers = RunWriters(self.log_dir)
         self._worker = _figures.FigureWorker("ConfusionMatrixLogger")
         self._figure = _figures.ReusedFigure()  # Used by the worker only.
-        self._next_step = 0
-        self._offset = None
-        self._forward = None
-        self._forward_model = None
+        self._steps = EpochSteps()
         self._disabled = False
+        self.__dict__.update(self._fresh_state())
 
-    def __deepcopy__(self, memo):
-        fresh = dict.fromkeys(self._PER_FIT)
-        return _copying.copy_configuration(self, memo, fresh, self._SHARED)
+    def _fresh_state(self):
+        # Tied to a model, which cannot be copied; rebuilt when needed.
+        return {"_forward": None, "_forward_model": None}
 
     def _set_validation_data(self, data):
         """Stores the data; returns the number of classes if one-hot."""
@@ -171,8 +172,10 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
                       stacklevel=3)
 
     def on_train_begin(self, logs=None):
-        self._offset = None
+        self._steps.begin()
         self._disabled = False
+        if is_chief(self.model):
+            self._writers.hold("validation")
         model = self.model
         if self._forward is None or self._forward_model is not model:
             # Traced once per model. Not `predict()`, which builds a data
@@ -191,11 +194,8 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
                                     raise_error=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._offset is None:
-            self._offset = max(0, self._next_step - epoch)
-        step = epoch + self._offset
-        self._next_step = step + 1
-        if step % self.freq or self._disabled or not is_chief():
+        step = self._steps.step(epoch)
+        if step % self.freq or self._disabled or not is_chief(self.model):
             return
         matrix = self._confusion_matrix()
         if matrix is not None:
@@ -273,3 +273,4 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
                 tf.summary.scalar(f"precision/{name}", class_precision,
                                   step=step)
                 tf.summary.scalar(f"recall/{name}", class_recall, step=step)
+        self._writers.flush()  # Shown while training runs, not at its end.

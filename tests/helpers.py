@@ -220,3 +220,15 @@ def poll_json(url, ready, deadline_s=60):
             pass
         time.sleep(0.25)
     raise AssertionError(f"{url} not ready after {deadline_s} s; last answer: {answer}")
+
+
+def not_chief(monkeypatch):
+    """Makes this process answer as a multi-worker worker that is not the
+    chief: the default strategy's `should_save_summary` and
+    `should_checkpoint` become False, as `MultiWorkerMirroredStrategy`'s
+    are on such a worker, for the length of the test."""
+    import tensorflow as tf
+
+    extended = type(tf.distribute.get_strategy().extended)
+    monkeypatch.setattr(extended, "should_save_summary", False)
+    monkeypatch.setattr(extended, "should_checkpoint", False)

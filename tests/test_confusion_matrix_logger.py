@@ -11,6 +11,7 @@ from events import images, scalars
 from helpers import (
     assert_warned_once,
     mirrored_strategy,
+    not_chief,
     tiny_classifier,
     tiny_classifier_build,
     train_with_callback_list,
@@ -169,11 +170,7 @@ def test_mirrored_strategy_writes_each_step_once(tmp_path):
 
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
-    monkeypatch.setenv(
-        "TF_CONFIG",
-        '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]},'
-        ' "task": {"type": "worker", "index": 0}}',
-    )
+    not_chief(monkeypatch)
     model, x, y = tiny_classifier()
     model.fit(x, y, epochs=1, verbose=0,
               callbacks=[ConfusionMatrixLogger(str(tmp_path), (x, y))])

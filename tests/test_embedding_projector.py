@@ -218,7 +218,7 @@ def test_subclassed_model(tmp_path, layer):
     assert "call" not in vars(model.hidden)  # the capture was undone
 
 
-def test_freq_writes_during_training_and_not_again_at_the_end(tmp_path):
+def test_freq_writes_where_epoch_mod_freq_is_zero_and_at_the_end(tmp_path):
     keras.utils.set_random_seed(0)
     x, y = image_data(40)
     model = compiled(subclassed())
@@ -238,10 +238,12 @@ def test_freq_writes_during_training_and_not_again_at_the_end(tmp_path):
               callbacks=[projector, Probe()])
     assert list(sample_indices(tmp_path)) == list(np.flatnonzero(
         np.isin(x, sample).all(axis=(1, 2))))
-    # Written after epochs 2 and 4 (indices 1 and 3), not after 1 or 3.
-    assert seen[0][0] is None
-    np.testing.assert_allclose(seen[1][0], seen[1][1], rtol=1e-5)
-    assert not np.allclose(seen[2][0], seen[2][1])
+    # Written at the end of epochs 0 and 2 (`epoch % freq == 0`), not 1 or
+    # 3; then at the end of training, which epoch 3 left stale.
+    np.testing.assert_allclose(seen[0][0], seen[0][1], rtol=1e-5)
+    assert not np.allclose(seen[1][0], seen[1][1])
+    np.testing.assert_allclose(seen[2][0], seen[2][1], rtol=1e-5)
+    assert not np.allclose(seen[3][0], seen[3][1])
     np.testing.assert_allclose(
         read_embeddings(tmp_path), seen[3][1], rtol=1e-5
     )

@@ -10,6 +10,7 @@ import pytest
 from events import images, load
 from helpers import (
     mirrored_strategy,
+    not_chief,
     own_warnings,
     tiny_classifier,
     tiny_classifier_build,
@@ -239,11 +240,7 @@ def test_mirrored_strategy_writes_each_step_once(tmp_path):
 
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
-    monkeypatch.setenv(
-        "TF_CONFIG",
-        '{"cluster": {"worker": ["a:1", "b:1"]},'
-        ' "task": {"type": "worker", "index": 1}}',
-    )
+    not_chief(monkeypatch)
     fit(HistoryPlotter(str(tmp_path)), epochs=1)
     assert os.listdir(str(tmp_path)) == []
 

@@ -16,15 +16,17 @@ import numpy as np
 import tensorflow as tf
 
 from . import _projector
-from . import _summary
-from . import _validation
+from .. import _confusion
+from .. import _summary
+from .. import _validation
 
 
 class EmbeddingProjector(keras.callbacks.Callback):
     """Writes the embeddings of one layer for the TensorBoard Projector.
 
     A sample of `data` is fixed when the callback is created. At the end of
-    training (and every `freq` epochs, if set) the model runs on it with
+    training (and, if `freq` is set, at the end of every epoch where
+    `epoch % freq == 0`, Keras' `histogram_freq` rule) the model runs on it with
     `training=False` and the chosen layer's activations, flattened to one
     row per example, are written to `<log_dir>/train` in the layout the
     Projector plugin loads: a checkpoint holding them as a variable,
@@ -67,8 +69,9 @@ class EmbeddingProjector(keras.callbacks.Callback):
             (all of them if `data` is smaller). Defaults to `1000`.
         class_names: Names for integer labels, written instead of the label
             numbers, or None. Defaults to `None`.
-        freq: Also write every `freq` epochs, or only at the end of
-            training when None. Defaults to `None`.
+        freq: Also write at the end of epochs where `epoch % freq == 0`
+            (so epoch 0 is always written), or only at the end of training
+            when None. Defaults to `None`.
         sprite: Whether to write a sprite image of the sample so the
             Projector shows each point as its image; needs images of shape
             (N, H, W) or (N, H, W, 1|3). Defaults to `True`.
@@ -90,14 +93,14 @@ class EmbeddingProjector(keras.callbacks.Callback):
     import keras
     from keras_tb_toolkit.callbacks import EmbeddingProjector
 
-    x = np.random.rand(64, 8, 8).astype("float32")
-    y = np.random.randint(0, 3, size=64)
+    x = np.random.rand(16, 8, 8).astype("float32")
+    y = np.random.randint(0, 3, size=16)
     model = keras.Sequential([
         keras.Input((8, 8)), keras.layers.Flatten(),
         keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3),
     ])
     model.compile("adam", "sparse_categorical_crossentropy")
-    projector = EmbeddingProjector("/tmp/run", x, labels=y, sample_size=32)
+    projector = EmbeddingProjector("logs/run", x, labels=y, sample_size=8)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[projector])
     ```
     """
@@ -144,9 +147,12 @@ class EmbeddingProjector(keras.callbacks.Callback):
         self.sprite = sprite and _sprite_possible(self._sample)
         self._sprite_png = None
         self._active = False
+        self._writers = _summary.RunWriters(self.log_dir)
 
     def on_train_begin(self, logs=None):
-        self._active = _summary.is_chief()
+        self._active = _summary.is_chief(self.model)
+        if self._active:
+            self._writers.hold("train")
         self._assets_written = False
         self._stale = True
         if isinstance(self.layer, str):
@@ -156,12 +162,15 @@ class EmbeddingProjector(keras.callbacks.Callback):
         self._stale = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.freq and (epoch + 1) % self.freq == 0:
+        if self.freq and epoch % self.freq == 0:
             self._write()
 
     def on_train_end(self, logs=None):
-        if self._stale:
-            self._write()
+        try:
+            if self._stale:
+                self._write()
+        finally:
+            self._writers.close()
 
     def _write(self):
         if not self._active:
@@ -187,7 +196,7 @@ class EmbeddingProjector(keras.callbacks.Callback):
             train_dir, self._attribute(), embeddings, assets
         )
         if not self._assets_written:
-            _ensure_event_file(train_dir)
+            _ensure_event_file(self._writers, train_dir)
             self._assets_written = True
         self._stale = False
 
@@ -239,7 +248,10 @@ def _check_labels(labels, num_examples, class_names):
                 "`class_names` needs `labels` to name, received labels=None"
             )
         return None
-    normalized = _projector.normalize_labels(labels)
+    try:
+        normalized = _confusion.class_labels(labels, "`labels`", ids=False)
+    except ValueError:
+        normalized = None
     if normalized is None or len(normalized) != num_examples:
         raise ValueError(
             f"`labels` must have one entry per example of `data` "
@@ -284,9 +296,9 @@ def _sprite_possible(sample):
     return True
 
 
-def _ensure_event_file(run_dir):
-    """TensorBoard lists a directory as a run only if it holds event files."""
+def _ensure_event_file(writers, run_dir):
+    """TensorBoard lists a directory as a run only if it holds event files;
+    the writer the run's callbacks share makes one if none is there."""
     if not tf.io.gfile.glob(os.path.join(run_dir, "events.out.tfevents*")):
-        writers = _summary.RunWriters(run_dir)
-        writers.writer()
-        writers.close()
+        writers.writer("train")
+        writers.flush()

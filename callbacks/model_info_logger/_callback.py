@@ -7,17 +7,19 @@ import keras
 import tensorflow as tf
 
 from . import _graph
-from . import _summary
-from . import _validation
+from .. import _summary
+from .. import _validation
+from .._copying import CopiesConfiguration
 
 SUMMARY_TAG = "model/summary"
 PARAMS_TAG = "model/params/"
 
 
-class ModelInfoLogger(keras.callbacks.Callback):
+class ModelInfoLogger(CopiesConfiguration, keras.callbacks.Callback):
     """Writes a model's summary, parameter counts and graph to TensorBoard.
 
-    Into `<log_dir>/train`, once the model is built:
+    Into `<log_dir>/train`, once the model is built, flushed to disk at
+    once so TensorBoard shows it while training runs:
 
     - Text `model/summary`: `model.summary()` as a Markdown code block.
     - Scalars `model/params/trainable`, `model/params/non_trainable` and
@@ -63,12 +65,12 @@ class ModelInfoLogger(keras.callbacks.Callback):
     import keras
     from keras_tb_toolkit.callbacks import ModelInfoLogger
 
-    x = np.random.rand(32, 8).astype("float32")
-    y = np.random.rand(32, 1).astype("float32")
+    x = np.random.rand(8, 8).astype("float32")
+    y = np.random.rand(8, 1).astype("float32")
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     model.fit(x, y, epochs=1, verbose=0,
-              callbacks=[ModelInfoLogger("/tmp/run")])
+              callbacks=[ModelInfoLogger("logs/run")])
     ```
     """
 
@@ -82,9 +84,11 @@ class ModelInfoLogger(keras.callbacks.Callback):
         self._pending = False
 
     def on_train_begin(self, logs=None):
-        self._pending = _summary.is_chief() and not any(
+        self._pending = _summary.is_chief(self.model) and not any(
             ref() is self.model for ref in self._described
         )
+        if self._pending:
+            self._writers.hold("train")
         self._describe_if_built()
 
     def on_train_batch_begin(self, batch, logs=None):

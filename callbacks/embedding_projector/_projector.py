@@ -19,7 +19,6 @@ state file and resolves `metadata_path` and `sprite.image_path` relative to
 the config (they must stay inside that directory).
 """
 
-import contextlib
 import math
 import os
 import re
@@ -29,7 +28,8 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorboard.plugins import projector
 
-from . import _atomic_io
+from .. import _activations
+from .. import _atomic_io
 
 CONFIG_FILENAME = "projector_config.pbtxt"
 CHECKPOINT_PREFIX = "embeddings"
@@ -59,17 +59,6 @@ def sample_indices(num_examples, sample_size, seed):
         return np.arange(num_examples)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(num_examples, size=sample_size, replace=False))
-
-
-def normalize_labels(labels):
-    """Returns labels as a 1-D array: (N, 1) is squeezed, one-hot (N, K) is
-    turned into class indices; anything else is returned as None."""
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    elif labels.ndim == 2 and labels.shape[1] > 1:
-        labels = np.argmax(labels, axis=1)
-    return labels if labels.ndim == 1 else None
 
 
 def _tsv_cell(value):
@@ -170,35 +159,6 @@ def head_layer(model):
     )
 
 
-@contextlib.contextmanager
-def _capturing(layer, take_input, captured):
-    """Records what `layer` receives (take_input) or returns while active.
-
-    Keras 3 has no forward hooks, and subclassed models have no symbolic
-    graph to cut a sub-model from, so the instance's `call` is wrapped for
-    the duration of one inference pass and restored afterwards.
-    """
-    original = layer.call
-    had_own = "call" in vars(layer)
-
-    def recording_call(*args, **kwargs):
-        if take_input:
-            captured.append(args[0] if args else next(iter(kwargs.values())))
-        outputs = original(*args, **kwargs)
-        if not take_input:
-            captured.append(outputs)
-        return outputs
-
-    object.__setattr__(layer, "call", recording_call)
-    try:
-        yield
-    finally:
-        if had_own:
-            object.__setattr__(layer, "call", original)
-        else:
-            object.__delattr__(layer, "call")
-
-
 def _flat_numpy(value):
     array = np.asarray(tf.convert_to_tensor(value))
     return array.reshape(array.shape[0], -1).astype(np.float32)
@@ -222,7 +182,14 @@ def compute_embeddings(model, inputs, layer, batch_size):
             chunks.append(_flat_numpy(layer(model, batch)))
             continue
         captured = []
-        with _capturing(target, take_input, captured):
+
+        def record(layer, args, kwargs, outputs):
+            if take_input:
+                captured.append(args[0] if args else next(iter(kwargs.values())))
+            else:
+                captured.append(outputs)
+
+        with _activations.intercepting_calls([target], record):
             model(batch, training=False)
         if not captured:
             raise ValueError(

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ._validation import check_names
+from .._validation import check_names
 
 VALIDATION_PREFIX = "val_"
 # Size of one metric's panel in a history figure, in inches.

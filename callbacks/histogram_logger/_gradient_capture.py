@@ -1,6 +1,7 @@
 """Capture of the gradients that an optimizer applies in a training step.
 
-Every Keras 3 training step ends in `optimizer.apply(grads, variables)`:
+Every Keras 3 training step ends in `optimizer.apply(grads, variables)`
+(what this relies on is listed in `callbacks._keras_compat`):
 `Model.fit`'s default `train_step` calls `apply_gradients`, which calls
 `self.apply`, and a custom `train_step` or a hand-written loop calls one of
 the two. Replacing `apply` on the optimizer *instance* therefore sees the
@@ -20,6 +21,8 @@ replicas, so the sum is the gradient of the global-batch mean loss).
 
 import keras
 import tensorflow as tf
+
+from .. import _keras_compat
 
 
 def capture_for(model, capture=None, track_updates=True):
@@ -66,30 +69,27 @@ def attach(optimizer, listener):
     its inner optimizer, which receives the unscaled gradients.
     """
     target = _innermost(optimizer)
-    hook = target.__dict__.get("apply")
+    hook = _keras_compat.shadowed(target, "apply")
     if not isinstance(hook, _ApplyHook):
         hook = _ApplyHook(target)
-        # Bypasses the tracking `__setattr__` of Keras/TF objects: the hook
-        # must not become part of the optimizer's checkpointed state.
-        object.__setattr__(target, "apply", hook)
+        hook.token = _keras_compat.shadow(target, "apply", hook)
     if listener not in hook.listeners:
         hook.listeners.append(listener)
 
 
 def detach(optimizer, listener):
     """Removes `listener`; restores the original `apply` once none is left."""
-    target = _innermost(optimizer)
-    hook = target.__dict__.get("apply")
+    hook = _keras_compat.shadowed(_innermost(optimizer), "apply")
     if not isinstance(hook, _ApplyHook):
         return
     if listener in hook.listeners:
         hook.listeners.remove(listener)
     if not hook.listeners:
-        hook.restore()
+        _keras_compat.unshadow(hook.token)
 
 
 def is_attached(optimizer, listener):
-    hook = _innermost(optimizer).__dict__.get("apply")
+    hook = _keras_compat.shadowed(_innermost(optimizer), "apply")
     return isinstance(hook, _ApplyHook) and listener in hook.listeners
 
 
@@ -105,25 +105,19 @@ class _ApplyHook:
     def __init__(self, optimizer):
         self.optimizer = optimizer
         self.listeners = []
-        self._instance_apply = optimizer.__dict__.get("apply")
-
-    def restore(self):
-        if self._instance_apply is None:
-            object.__delattr__(self.optimizer, "apply")
-        else:
-            object.__setattr__(self.optimizer, "apply", self._instance_apply)
+        self.token = None
+        self._original = _keras_compat.unshadowed_method(
+            optimizer, "apply", _keras_compat.shadowed(optimizer, "apply")
+        )
 
     def __call__(self, grads, trainable_variables=None):
-        optimizer = self.optimizer
-        original = self._instance_apply or type(optimizer).apply.__get__(
-            optimizer
-        )
+        original = self._original
         grads = list(grads)
         variables = trainable_variables
         if variables is None:
             # Keras' documented form `apply(grads)` uses the variables the
             # optimizer was built with.
-            variables = getattr(optimizer, "_trainable_variables", None) or []
+            variables = _keras_compat.built_variables(self.optimizer)
         variables = list(variables)
         if len(variables) != len(grads):
             return original(grads, trainable_variables)
@@ -132,7 +126,7 @@ class _ApplyHook:
             return original(grads, trainable_variables)
 
         for listener in self.listeners:
-            apply_fn = _bind(listener, apply_fn, optimizer, variables)
+            apply_fn = _bind(listener, apply_fn, self.optimizer, variables)
         return apply_fn(grads)
 
 

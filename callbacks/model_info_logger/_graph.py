@@ -53,7 +53,7 @@ def input_signature(model, input_shape=None):
     In order: `input_shape` (per example, without the batch axis); the
     symbolic `model.inputs` of Sequential and Functional models; for a
     built subclassed model with one input, the shape it was built with
-    (Keras records it in `_build_shapes_dict`, the only place it is kept).
+    (`model.get_build_config()["input_shape"]`).
     """
     dtype = getattr(model, "input_dtype", None) or keras.config.floatx()
     if input_shape is not None:
@@ -65,13 +65,13 @@ def input_signature(model, input_shape=None):
     if inputs:
         specs = [_spec(x.shape[1:], x.dtype, x.name) for x in inputs]
         return specs[0] if len(specs) == 1 else specs
-    shapes = getattr(model, "_build_shapes_dict", None) or {}
-    if model.built and len(shapes) == 1:
-        (shape,) = shapes.values()
-        if isinstance(shape, (tuple, list)) and all(
-            d is None or isinstance(d, (int, np.integer)) for d in shape
-        ):
-            return _spec(shape[1:], dtype)
+    shape = None
+    if model.built:
+        shape = (model.get_build_config() or {}).get("input_shape")
+    if isinstance(shape, (tuple, list)) and all(
+        d is None or isinstance(d, (int, np.integer)) for d in shape
+    ):
+        return _spec(shape[1:], dtype)
     return None
 
 

@@ -8,10 +8,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _figures
+from .. import _figures
 from . import _history
-from ._summary import RunWriters, is_chief
-from ._validation import (
+from .._copying import CopiesConfiguration
+from .._summary import EpochSteps, RunWriters, is_chief
+from .._validation import (
     check_choice,
     check_log_dir,
     check_names,
@@ -60,11 +61,14 @@ def plot_history(history, metrics=None, epochs=None, log_scale="auto",
 
     Example:
 
-    >>> figure = plot_history({"loss": [1.0, 0.5, 0.05],
-    ...                        "val_loss": [1.2, 0.7, 0.09]})
-    >>> figure.axes[0].get_yscale()
-    'log'
-    >>> figure.savefig("curves.png")  # doctest: +SKIP
+    ```python
+    from keras_tb_toolkit.callbacks import plot_history
+
+    figure = plot_history({"loss": [1.0, 0.5, 0.05],
+                           "val_loss": [1.2, 0.7, 0.09]})
+    assert figure.axes[0].get_yscale() == "log"  # spans over a decade
+    figure.savefig("curves.png")
+    ```
     """
     check_choice(log_scale, "log_scale", _LOG_SCALES)
     check_positive_int(dpi, "dpi")
@@ -72,14 +76,16 @@ def plot_history(history, metrics=None, epochs=None, log_scale="auto",
     return _history.history_figure(series, epochs, log_scale, title, dpi)
 
 
-class HistoryPlotter(keras.callbacks.Callback):
+class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
     """Plots the training curves to TensorBoard Images and to files.
 
     Collects the logs of every `on_epoch_end` itself (so it also works in a
     custom training loop driven by `keras.callbacks.CallbackList`), draws
     them with `plot_history` and writes the figure as the image `history`
-    of `<log_dir>/train` every `freq` epochs (step = epoch, 0-based, where
-    `epoch % freq == 0`). At the end of training it saves the full figure as
+    of `<log_dir>/train` at the end of every epoch where `epoch % freq == 0`
+    (Keras' `histogram_freq` rule, so epoch 0 is always written; step =
+    epoch, 0-based), flushed at once so TensorBoard shows it while training
+    runs. At the end of training it saves the full figure as
     `<log_dir>/plots/history.<format>` (written to a temporary file, then
     renamed, so a reader never sees half a file).
 
@@ -94,7 +100,8 @@ class HistoryPlotter(keras.callbacks.Callback):
     Args:
         log_dir: The run directory (the one given to
             `keras.callbacks.TensorBoard`).
-        freq: Write the image every `freq` epochs. Defaults to `1`.
+        freq: Write the image at the end of epochs where
+            `epoch % freq == 0`. Defaults to `1`.
         metrics: Names of the metrics to plot, without the `val_` prefix
             (e.g. `["loss", "accuracy"]`). None plots every logged metric.
             Names never logged are reported in one warning that lists the
@@ -119,15 +126,19 @@ class HistoryPlotter(keras.callbacks.Callback):
 
     Example:
 
-    >>> import os, tempfile, numpy as np, keras
-    >>> log_dir = tempfile.mkdtemp()
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    >>> model.compile("sgd", "mse")
-    >>> x, y = np.ones((8, 4)), np.ones((8, 1))
-    >>> _ = model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0,
-    ...               callbacks=[HistoryPlotter(log_dir)])
-    >>> sorted(os.listdir(os.path.join(log_dir, "plots")))
-    ['history.png', 'history.svg']
+    ```python
+    import os
+    import numpy as np
+    import keras
+    from keras_tb_toolkit.callbacks import HistoryPlotter
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((8, 4)), np.ones((8, 1))
+    model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0,
+              callbacks=[HistoryPlotter("logs/run")])
+    print(sorted(os.listdir("logs/run/plots")))  # history.png, history.svg
+    ```
     """
 
     def __init__(self, log_dir, freq=1, metrics=None, log_scale="auto",
@@ -147,23 +158,21 @@ class HistoryPlotter(keras.callbacks.Callback):
         self._figure = _figures.ReusedFigure()  # Used by the worker only.
         self.epoch = []
         self.history = {}
-        self._next_step = 0
-        self._offset = None
+        self._steps = EpochSteps()
         self._warned_metrics = False
 
     def on_train_begin(self, logs=None):
         # The curves of earlier fits are kept on purpose (see the class
         # docstring); only the epoch numbering of this fit is reset.
-        self._offset = None
+        self._steps.begin()
+        if is_chief(self.model):
+            self._writers.hold("train")
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._offset is None:
-            self._offset = max(0, self._next_step - epoch)
-        step = epoch + self._offset
-        self._next_step = step + 1
+        step = self._steps.step(epoch)
         self._record(step, logs or {})
         metrics = self._metrics_to_plot()
-        if step % self.freq or not metrics or not is_chief():
+        if step % self.freq or not metrics or not is_chief(self.model):
             return
         # The worker draws from a snapshot while training goes on.
         history = {key: list(series) for key, series in self.history.items()}
@@ -174,7 +183,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         try:
             self._worker.close()
             metrics = self._metrics_to_plot()
-            if not (metrics and self.formats and is_chief()):
+            if not (metrics and self.formats and is_chief(self.model)):
                 return
             figure = plot_history(self.history, metrics, self.epoch,
                                   self.log_scale, dpi=self.dpi)
@@ -201,6 +210,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         )
         with self._writers.writer("train").as_default():
             tf.summary.image("history", image, step=step)
+        self._writers.flush()  # Shown while training runs, not at its end.
 
     def _record(self, step, logs):
         for key, value in logs.items():

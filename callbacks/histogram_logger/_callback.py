@@ -4,20 +4,22 @@ import warnings
 
 import keras
 
-from . import _activations
-from . import _copying
+from .. import _activations
 from . import _gradient_capture
 from . import _histograms
-from . import _summary
-from . import _validation
+from .. import _summary
+from .. import _validation
+from .._copying import CopiesConfiguration
 
 
-class HistogramLogger(keras.callbacks.Callback):
+class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
     """Writes weight, gradient and activation histograms to TensorBoard.
 
-    Every `freq` epochs (step = epoch, like Keras' `histogram_freq`), and
-    optionally every `batch_freq` training batches, writes to
-    `<log_dir>/train`:
+    At the end of every epoch where `epoch % freq == 0` (Keras'
+    `histogram_freq` rule, so epoch 0 is always written; step = epoch),
+    and optionally every `batch_freq` training batches, writes to
+    `<log_dir>/train`, flushed to disk at once so TensorBoard shows it
+    while training runs:
 
     - `weights/<layer>/<variable>`: histogram of each variable of a layer;
     - `gradients/<layer>/<variable>`: histogram of the gradient of the
@@ -54,8 +56,8 @@ class HistogramLogger(keras.callbacks.Callback):
 
     Args:
         log_dir: Run directory; summaries go to `<log_dir>/train`.
-        freq: Write every `freq` epochs (epochs 0, freq, 2*freq, ...).
-            Defaults to `1`.
+        freq: Write at the end of epochs where `epoch % freq == 0`
+            (0, freq, 2*freq, ...). Defaults to `1`.
         batch_freq: Also write every `batch_freq` training batches, or
             None for epoch-level only. Per-batch logging reads values back
             from the device, so keep it coarse. Defaults to `None`.
@@ -87,16 +89,16 @@ class HistogramLogger(keras.callbacks.Callback):
     import numpy as np
     from keras_tb_toolkit.callbacks import HistogramLogger
 
-    x = np.random.rand(64, 8).astype("float32")
-    y = np.random.randint(0, 2, size=(64,))
+    x = np.random.rand(16, 8).astype("float32")
+    y = np.random.randint(0, 2, size=(16,))
     model = keras.Sequential([
         keras.Input((8,)),
         keras.layers.Dense(4, activation="relu", name="hidden"),
         keras.layers.Dense(2, name="logits"),
     ])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
-    model.fit(x, y, epochs=2, verbose=0,
-              callbacks=[HistogramLogger("/tmp/hist_run", sample=x)])
+    model.fit(x, y, epochs=1, verbose=0,
+              callbacks=[HistogramLogger("logs/run", sample=x)])
     ```
     """
 
@@ -138,10 +140,11 @@ class HistogramLogger(keras.callbacks.Callback):
             # dispatch, so the loop never waits for this callback.
             self.on_train_batch_end = super().on_train_batch_end
         self._warned = set()
-        self.__dict__.update(self._fresh_runtime_state())
+        self.__dict__.update(self._fresh_state())
 
-    def _fresh_runtime_state(self):
-        """The state of one training run, as it is before any run."""
+    def _fresh_state(self):
+        # Keras Tuner deep-copies callbacks for each trial: a copy gets the
+        # configuration, not the model, hooks and writers of a past run.
         return {
             "_model": None,
             "_capture": None,
@@ -153,12 +156,6 @@ class HistogramLogger(keras.callbacks.Callback):
             "_epoch_batches": 0,
         }
 
-    def __deepcopy__(self, memo):
-        # Keras Tuner deep-copies callbacks for each trial: copy the
-        # configuration, not the model, hooks and writers of a past run.
-        fresh = self._fresh_runtime_state()
-        return _copying.copy_configuration(self, memo, fresh)
-
     def set_model(self, model):
         super().set_model(model)
         self._layers = _histograms.select_layers(model, self.layer_names)
@@ -169,6 +166,8 @@ class HistogramLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._writers.close()
+        if _summary.is_chief(self.model):
+            self._writers.hold("train")
         self._attach(warn=True)
         if self._capture is not None:
             train_function = getattr(self.model, "train_function", None)
@@ -228,7 +227,7 @@ class HistogramLogger(keras.callbacks.Callback):
             )
 
     def _write(self, step, prefix):
-        if not _summary.is_chief():
+        if not _summary.is_chief(self.model):
             return
         groups = _histograms.layer_variables(
             self.model, self._layers, self.layer_names is None
