@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import _confusion
-from . import _copying
+from ._copying import CopiesConfiguration
 from ._summary import RunWriters, is_chief
 from ._validation import check_log_dir, check_names, check_positive_int
 
@@ -45,7 +45,7 @@ def to_probabilities(outputs):
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-class ClassScores:
+class ClassScores(CopiesConfiguration):
     """The validation arrays `(x, y)` of a classifier logger and their
     class probabilities under the current model.
 
@@ -93,15 +93,14 @@ class ClassScores:
                 f"({self.num_classes}), received {len(class_names)}: "
                 f"{list(class_names)}"
             )
-        self._forward = None
-        self._model = None
+        self.__dict__.update(self._fresh_state())
 
-    def __deepcopy__(self, memo):
-        # KerasTuner copies callbacks per trial: the arrays are read-only and
-        # shared, the traced forward pass belongs to one model.
-        clone = object.__new__(ClassScores)
-        clone.__dict__.update(self.__dict__, _forward=None, _model=None)
-        return clone
+    # KerasTuner copies callbacks per trial: the arrays are read-only and
+    # shared, the traced forward pass belongs to one model.
+    _SHARED = ("x", "labels")
+
+    def _fresh_state(self):
+        return {"_forward": None, "_model": None}
 
     @property
     def names(self):
@@ -164,7 +163,7 @@ class ClassScores:
         return to_probabilities(np.concatenate(batches))
 
 
-class ClassifierLogger(keras.callbacks.Callback):
+class ClassifierLogger(CopiesConfiguration, keras.callbacks.Callback):
     """Base of the callbacks that, every `freq` epochs (`epoch % freq ==
     0`, step = epoch), score `validation_data` and write to
     `<log_dir>/validation`.
@@ -188,19 +187,17 @@ class ClassifierLogger(keras.callbacks.Callback):
                 f"`class_names` must be unique, received: {class_names!r}")
         self._scores = ClassScores(validation_data, self.class_names,
                                    self.batch_size, type(self).__name__)
-        self._writers = RunWriters(self.log_dir)
+        self.__dict__.update(self._fresh_state())
 
-    def __deepcopy__(self, memo):
-        # KerasTuner copies the callbacks of each trial: a fresh writer.
-        return _copying.copy_configuration(
-            self, memo, {"_writers": RunWriters(self.log_dir)})
+    def _fresh_state(self):
+        return {"_writers": RunWriters(self.log_dir)}
 
     def on_train_begin(self, logs=None):
         self._writers.close()
         self._scores.bind(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch % self.freq or not is_chief():
+        if epoch % self.freq or not is_chief(self.model):
             return
         probabilities = self._scores.probabilities()
         with self._writers.writer("validation").as_default(step=epoch):

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import summary as layout_summary
 
-from . import _copying
+from ._copying import CopiesConfiguration
 from ._summary import RunWriters, is_chief
 from ._validation import check_log_dir, check_names
 
@@ -77,7 +77,7 @@ def model_metrics(model):
     return names or ["loss"]
 
 
-class LayoutWriter(keras.callbacks.Callback):
+class LayoutWriter(CopiesConfiguration, keras.callbacks.Callback):
     """Writes a Custom Scalars layout that groups the run's curves.
 
     TensorBoard's Scalars dashboard draws each tag of each run on its own
@@ -140,17 +140,14 @@ class LayoutWriter(keras.callbacks.Callback):
                 f"`metrics` must name model metrics, not "
                 f"{sorted(set(self.metrics) & set(_NOT_METRICS))} (the "
                 f"learning rate has its own chart), received: {metrics!r}")
-        self._writers = RunWriters(self.log_dir)
-        self._charted = None
-        self._first_epoch = True
         # Steps of the layouts written by this instance only grow, so that
         # the newest layout is also the last point TensorBoard keeps.
         self._layouts_written = 0
+        self.__dict__.update(self._fresh_state())
 
-    def __deepcopy__(self, memo):
-        # KerasTuner copies the callbacks of each trial: a fresh writer.
-        return _copying.copy_configuration(
-            self, memo, {"_writers": RunWriters(self.log_dir)})
+    def _fresh_state(self):
+        return {"_writers": RunWriters(self.log_dir), "_charted": None,
+                "_first_epoch": True}
 
     def on_train_begin(self, logs=None):
         self._writers.close()
@@ -172,7 +169,7 @@ class LayoutWriter(keras.callbacks.Callback):
 
     def _write(self, metrics):
         self._charted = metrics
-        if not is_chief():
+        if not is_chief(self.model):
             return
         summary = layout_summary.pb(scalars_layout(metrics))
         with self._writers.writer("train").as_default():
