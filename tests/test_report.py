@@ -487,20 +487,25 @@ def _progress(tty, total=40, seconds_per_run=0.5):
 
 def test_progress_in_a_log_prints_a_line_per_tenth_with_time_left():
     assert _progress(tty=False).splitlines() == [
-        f"reading runs: {done}/40 ({done * 100 // 40}%), about {(40 - done) // 2} s left"
+        f"reading events: {done}/40 directories ({done * 100 // 40}%), "
+        f"about {(40 - done) // 2} s left"
         for done in range(4, 40, 4)
-    ] + ["reading runs: 40/40 in 20 s"]
+    ] + ["reading events: 40/40 directories in 20 s"]
     assert _progress(tty=False, total=200, seconds_per_run=1.0).splitlines()[:2] == [
-        "reading runs: 2/200 (1%), about 3 min 18 s left",
-        "reading runs: 20/200 (10%), about 3 min 00 s left",
+        "reading events: 2/200 directories (1%), about 3 min 18 s left",
+        "reading events: 20/200 directories (10%), about 3 min 00 s left",
+    ]
+    assert _progress(tty=False, total=1000, seconds_per_run=0.004).splitlines()[-2:] == [
+        "reading events: 900/1000 directories (90%), under 1 s left",
+        "reading events: 1000/1000 directories in 4 s",
     ]
 
 
 def test_progress_on_a_terminal_rewrites_one_line():
     text = _progress(tty=True)
     assert text.count("\r") == 37 and text.count("\n") == 1
-    assert text.endswith("\r" + "reading runs: 40/40 in 20 s".ljust(60) + "\n")
-    assert "\r" + "reading runs: 4/40 (10%), about 18 s left".ljust(60) + "\r" in text
+    assert text.endswith("\r" + "reading events: 40/40 directories in 20 s".ljust(72) + "\n")
+    assert "\r" + "reading events: 4/40 directories (10%), about 18 s left".ljust(72) + "\r" in text
 
 
 def test_progress_is_quiet_when_reading_is_quick():

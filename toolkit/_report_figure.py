@@ -100,7 +100,7 @@ def _draw_curves(subfigure, ranking, names, metric, subsets):
         # Grey first, so that the best runs are drawn over the others.
         for i, run in enumerate(others):
             _plot(ax, run.metric_series(metric, subset), color=_OTHERS_COLOR, linewidth=0.8,
-                  label=f"{len(others)} others" if i == 0 else None, zorder=1)
+                  label=f"{len(others)} others" if i == 0 else None, zorder=1, dots=False)
         for i, run in enumerate(colored):
             _plot(ax, run.metric_series(metric, subset), color=palette(i % 10),
                   label=names[run.name], zorder=2)
@@ -123,15 +123,16 @@ def _draw_curves(subfigure, ranking, names, metric, subsets):
                         fontsize="small", title=title, title_fontsize="small")
 
 
-def _plot(ax, series, **style):
+def _plot(ax, series, dots=True, **style):
     """Draws `series`; a single point as a marker, since a line of one
-    point has no length and would not show."""
+    point has no length and would not show. With `dots`, a short series
+    marks each epoch."""
     if not series:
         return
     steps, values = zip(*series)
     if len(steps) == 1:
         style.update(marker="o", linestyle="none")
-    elif len(steps) < 30:
+    elif dots and len(steps) < 30:
         style.update(marker=".")
     ax.plot(steps, values, **style)
 

@@ -20,6 +20,7 @@ EXIT_FAULT = 1
 QUIET_SECONDS = 2.0
 # Without a terminal a line is printed each time another tenth is done.
 LOG_STEPS = 10
+_LINE = 72  # a terminal line is padded to this, to cover a longer one
 
 
 def _figure_path(text):
@@ -74,7 +75,8 @@ def run(args):
 
 
 class Progress:
-    """Prints how many runs were read and about how long the rest will take.
+    """Prints how many event directories were read, and about how long the
+    rest will take.
 
     Silent when reading ends within `quiet_seconds`. On a terminal one
     line is rewritten in place; in a log (CI) a new line is printed each
@@ -110,15 +112,16 @@ class Progress:
         step = done * LOG_STEPS // total
         if not tty and self._shown and step == self._logged_step and done < total:
             return
+        # TensorBoard runs: a Keras run is two or three event directories.
         if done < total:
             left = elapsed / done * (total - done)
-            line = (f"reading runs: {done}/{total} ({100 * done // total}%), "
-                    f"about {_duration(left)} left")
+            left = "under 1 s" if left < 0.5 else f"about {_duration(left)}"
+            line = (f"reading events: {done}/{total} directories ({100 * done // total}%), "
+                    f"{left} left")
         else:
-            line = f"reading runs: {done}/{total} in {_duration(elapsed)}"
+            line = f"reading events: {done}/{total} directories in {_duration(elapsed)}"
         if tty:
-            # Padded so that a shorter line covers the end of a longer one.
-            stream.write(f"\r{line:<60}" + ("\n" if done == total else ""))
+            stream.write(f"\r{line:<{_LINE}}" + ("\n" if done == total else ""))
         else:
             stream.write(line + "\n")
         stream.flush()
