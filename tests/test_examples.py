@@ -151,6 +151,11 @@ def test_custom_training_loop(kernel_env, tmp_path):
     assert epoch_steps(run_dir / "validation", "epoch_accuracy") == [0, 1]
     assert "history" in images(run_dir / "train")
     assert (run_dir / "checkpoints" / "manifest.json").is_file()
+    # notebook.board showed TensorBoard, served from the kernel, in a frame.
+    [cell] = [cell for cell in notebook.cells if "board" in cell.metadata.get("tags", [])]
+    [frame] = [output.data["text/html"] for output in cell.outputs
+               if "text/html" in output.get("data", {})]
+    assert re.search(r'<iframe src="http://127\.0\.0\.1:\d+/"', frame), frame
 
 
 @pytest.mark.slow
