@@ -246,6 +246,15 @@ def test_report_replaces_only_the_out_file_atomically(runs_dir, tmp_path):
     assert (out.stat().st_mode & 0o777) == 0o644  # a figure is meant to be shared
 
 
+def test_out_may_be_a_bare_file_name(runs_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["report", str(runs_dir), "--out", "mine.svg"]) == 0
+
+    assert capsys.readouterr().out.startswith("report written to mine.svg\n")
+    assert os.listdir(tmp_path) == ["mine.svg"]
+
+
 def _bad_inputs(tmp_path, runs_dir):
     empty = tmp_path / "empty"
     empty.mkdir()

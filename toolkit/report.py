@@ -126,7 +126,8 @@ def write_report(logdir, out=None, metric=None, *, all_hparams=False, all_metric
     metric = choose_metric(data, metric)
     figure = report_figure(data, metric, all_hparams)
     try:
-        save_figure(figure, out)
+        # save_figure creates the file's folder: a bare name has none.
+        save_figure(figure, os.path.abspath(out))
     except OSError as error:
         raise _write_error(out, error) from error
     return out, summary_text(data, metric, all_hparams, all_metrics)
