@@ -476,6 +476,23 @@ def test_disk_full_while_writing_exits_1_with_one_line(runs_dir, tmp_path, monke
     assert os.listdir(tmp_path) == []  # the temporary file is removed
 
 
+def test_unreadable_event_directory_exits_1_naming_it(runs_dir, tmp_path, monkeypatch, capsys):
+    refused = str(runs_dir / "exp" / "b" / "validation")
+    listdir = os.listdir
+
+    def refuse(path="."):
+        # What a directory without read permission answers (not to root,
+        # who runs these tests in containers).
+        if os.fspath(path) == refused:
+            raise PermissionError(13, "Permission denied", refused)
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", refuse)
+    assert main(["report", str(runs_dir), "--out", str(tmp_path / "r.png")]) == 1
+    assert capsys.readouterr().err == f"ktb report: error: cannot read {refused}: Permission denied\n"
+    assert os.listdir(tmp_path) == []
+
+
 class _Stream(io.StringIO):
     def __init__(self, tty):
         super().__init__()

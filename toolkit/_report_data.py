@@ -45,6 +45,15 @@ _TRIAL_STATUS_TAG = "trial_status"
 _FAILED_PREFIX = "FAILED: "
 
 
+class ReportIOError(OSError):
+    """A file the report reads or writes was refused by the system.
+
+    A read-only or unreadable directory, a full disk. Not a `ToolkitError`:
+    the arguments were right, the system refused, so the CLI exits with
+    status 1, not 2. The message names the file and the reason.
+    """
+
+
 @dataclasses.dataclass(frozen=True)
 class RunData:
     """The scalars and hyperparameters of one run.
@@ -205,6 +214,7 @@ def read_logdir(logdir, threads=1, progress=None):
     Raises:
         LogDirError: `logdir` is missing or is a file.
         ReportError: no event files, or no scalars, under `logdir`.
+        ReportIOError: an event file or directory cannot be read.
     """
     path = check_logdir(logdir)
     from tensorboard.backend.event_processing import (
@@ -275,8 +285,12 @@ def _reload(multiplexer, logdir, threads, progress):
     tb_runs = sorted(run_paths)
 
     def load(tb_run):
-        multiplexer.GetAccumulator(tb_run).Reload()
-        return tb_run, truncated_files(run_paths[tb_run], logdir)
+        try:
+            multiplexer.GetAccumulator(tb_run).Reload()
+            return tb_run, truncated_files(run_paths[tb_run], logdir)
+        except OSError as error:
+            where = error.filename or run_paths[tb_run]
+            raise ReportIOError(f"cannot read {where}: {error.strerror or error}") from error
 
     if progress is not None:
         progress(0, len(tb_runs))

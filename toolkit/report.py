@@ -22,7 +22,14 @@ Example:
 
 import os
 
-from ._report_data import LogData, RunData, check_logdir, choose_metric, read_logdir
+from ._report_data import (
+    LogData,
+    ReportIOError,
+    RunData,
+    check_logdir,
+    choose_metric,
+    read_logdir,
+)
 from ._report_figure import DPI, WIDTH, figure_size, report_figure
 from ._report_ranking import Ranking, rank, rank_runs
 from ._report_text import summary_text
@@ -33,7 +40,7 @@ __all__ = [
     "FORMATS",
     "LogData",
     "Ranking",
-    "ReportWriteError",
+    "ReportIOError",
     "RunData",
     "WIDTH",
     "choose_metric",
@@ -47,14 +54,6 @@ __all__ = [
 ]
 
 FORMATS = (".png", ".svg")
-
-
-class ReportWriteError(OSError):
-    """The figure could not be written (a read-only directory, a full disk).
-
-    Not a `ToolkitError`: the arguments were right, the system refused, so
-    the CLI exits with status 1, not 2.
-    """
 
 
 def check_out(out):
@@ -74,7 +73,7 @@ def check_out(out):
 
 
 def check_writable(out):
-    """Fails with `ReportWriteError` unless a file can be made beside `out`.
+    """Fails with `ReportIOError` unless a file can be made beside `out`.
 
     Tried before the log directory is read, which can take minutes: a file
     is created and removed, as `os.access` says yes to root on a read-only
@@ -90,7 +89,7 @@ def check_writable(out):
 
 
 def _write_error(out, error):
-    return ReportWriteError(
+    return ReportIOError(
         f"cannot write {out}: {error.strerror or error}; pass --out with a file "
         "in a writable directory"
     )
@@ -115,7 +114,7 @@ def write_report(logdir, out=None, metric=None, *, all_hparams=False, all_metric
     Raises:
         ConfigError: bad `out` or unknown `metric`.
         LogDirError, ReportError: see `read_logdir`.
-        ReportWriteError: `out` cannot be written.
+        ReportIOError: `out` cannot be written.
     """
     from ..callbacks._figures import save_figure
 
