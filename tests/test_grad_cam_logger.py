@@ -9,6 +9,7 @@ from events import images, summary_rows
 from helpers import (
     image_data,
     mirrored_strategy,
+    not_chief,
     train_with_callback_list,
     tuner_search,
 )
@@ -211,7 +212,7 @@ def test_keras_tuner_search(tmp_path):
 
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
-    monkeypatch.setattr(grad_cam_logger, "is_chief", lambda *args: False)
+    not_chief(monkeypatch)
     x, y = image_data(8)
     image_classifier().fit(x, y, epochs=1, verbose=0,
                            callbacks=[GradCAMLogger(str(tmp_path), x)])

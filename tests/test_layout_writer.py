@@ -9,6 +9,7 @@ import pytest
 from events import load, plugin_context, plugin_tensors, summary_rows
 from helpers import (
     mirrored_strategy,
+    not_chief,
     tiny_classifier,
     tiny_classifier_build,
     train_with_callback_list,
@@ -18,11 +19,7 @@ from tensorboard import context as tb_context
 from tensorboard.plugins.custom_scalar import custom_scalars_plugin
 from tensorboard.plugins.custom_scalar import layout_pb2
 
-from keras_tb_toolkit.callbacks import (
-    HistogramLogger,
-    LayoutWriter,
-    layout_writer,
-)
+from keras_tb_toolkit.callbacks import HistogramLogger, LayoutWriter
 
 TAG = "custom_scalars__config__"
 OPTIMISATION = {
@@ -151,7 +148,7 @@ def test_keras_tuner_search(tmp_path):
 
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
-    monkeypatch.setattr(layout_writer, "is_chief", lambda *args: False)
+    not_chief(monkeypatch)
     model, x, y = tiny_classifier()
     model.fit(x, y, epochs=1, verbose=0,
               callbacks=[LayoutWriter(str(tmp_path))])

@@ -10,17 +10,14 @@ from events import images, plugin_tensors, summary_rows
 from helpers import (
     image_data,
     mirrored_strategy,
+    not_chief,
     tiny_classifier,
     tiny_classifier_build,
     train_with_callback_list,
     tuner_search,
 )
 
-from keras_tb_toolkit.callbacks import (
-    MistakesLogger,
-    _class_scores,
-    mistakes_logger,
-)
+from keras_tb_toolkit.callbacks import MistakesLogger, mistakes_logger
 
 NAMES = ["low", "mid", "high"]
 HEADER = ("| rank | index | true | predicted | confidence |\n"
@@ -169,7 +166,7 @@ def test_keras_tuner_search(tmp_path):
 
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
-    monkeypatch.setattr(_class_scores, "is_chief", lambda *args: False)
+    not_chief(monkeypatch)
     model, x, y = tiny_classifier()
     model.fit(x, y, epochs=1, verbose=0,
               callbacks=[MistakesLogger(str(tmp_path), (x, y))])

@@ -9,13 +9,14 @@ import tensorflow as tf
 from events import plugin_tensors, summary_rows
 from helpers import (
     mirrored_strategy,
+    not_chief,
     tiny_classifier,
     tiny_classifier_build,
     train_with_callback_list,
     tuner_search,
 )
 
-from keras_tb_toolkit.callbacks import PRCurveLogger, _class_scores
+from keras_tb_toolkit.callbacks import PRCurveLogger
 
 NAMES = ["low", "mid", "high"]
 THRESHOLDS = 11
@@ -163,7 +164,7 @@ def test_keras_tuner_search(tmp_path):
 
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
-    monkeypatch.setattr(_class_scores, "is_chief", lambda *args: False)
+    not_chief(monkeypatch)
     model, x, y = tiny_classifier()
     model.fit(x, y, epochs=1, verbose=0,
               callbacks=[PRCurveLogger(str(tmp_path), (x, y))])
