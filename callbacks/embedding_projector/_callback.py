@@ -16,12 +16,12 @@ import numpy as np
 import tensorflow as tf
 
 from . import _projector
-from .. import _confusion
 from .. import _summary
 from .. import _validation
+from .._copying import CopiesConfiguration
 
 
-class EmbeddingProjector(keras.callbacks.Callback):
+class EmbeddingProjector(CopiesConfiguration, keras.callbacks.Callback):
     """Writes the embeddings of one layer for the TensorBoard Projector.
 
     A sample of `data` is fixed when the callback is created. At the end of
@@ -105,6 +105,10 @@ class EmbeddingProjector(keras.callbacks.Callback):
     ```
     """
 
+    # The sample is fixed and read-only: the copies KerasTuner makes for
+    # each trial share it.
+    _SHARED = ("_indices", "_sample", "_labels")
+
     def __init__(
         self,
         log_dir,
@@ -140,7 +144,7 @@ class EmbeddingProjector(keras.callbacks.Callback):
         indices = _projector.sample_indices(len(data), self.sample_size, seed)
         self._indices = indices
         self._sample = data[indices]
-        self._labels = _check_labels(labels, len(data), class_names)
+        self._labels = _projector.check_labels(labels, len(data), class_names)
         if self._labels is not None:
             self._labels = self._labels[indices]
         self.class_names = _validation.check_names(class_names, "class_names")
@@ -239,36 +243,6 @@ def _check_layer(layer):
             f"-> embeddings, received: {layer!r}"
         )
     return layer
-
-
-def _check_labels(labels, num_examples, class_names):
-    if labels is None:
-        if class_names is not None:
-            raise ValueError(
-                "`class_names` needs `labels` to name, received labels=None"
-            )
-        return None
-    try:
-        normalized = _confusion.class_labels(labels, "`labels`", ids=False)
-    except ValueError:
-        normalized = None
-    if normalized is None or len(normalized) != num_examples:
-        raise ValueError(
-            f"`labels` must have one entry per example of `data` "
-            f"({num_examples}), received shape {np.shape(labels)}"
-        )
-    if class_names is not None:
-        count = len(_validation.check_names(class_names, "class_names"))
-        valid = np.issubdtype(normalized.dtype, np.integer) and (
-            normalized.min() >= 0 and normalized.max() < count
-        )
-        if not valid:
-            raise ValueError(
-                f"`labels` must be integers in [0, {count}) to index the "
-                f"{count} `class_names`, received values "
-                f"{np.unique(normalized)[:10].tolist()}"
-            )
-    return normalized
 
 
 def _sprite_possible(sample):

@@ -30,6 +30,8 @@ from tensorboard.plugins import projector
 
 from .. import _activations
 from .. import _atomic_io
+from .. import _confusion
+from .. import _validation
 
 CONFIG_FILENAME = "projector_config.pbtxt"
 CHECKPOINT_PREFIX = "embeddings"
@@ -59,6 +61,38 @@ def sample_indices(num_examples, sample_size, seed):
         return np.arange(num_examples)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(num_examples, size=sample_size, replace=False))
+
+
+def check_labels(labels, num_examples, class_names):
+    """`labels` as a 1-D array (None stays None), checked against the
+    number of examples and `class_names`; raises ValueError naming them."""
+    if labels is None:
+        if class_names is not None:
+            raise ValueError(
+                "`class_names` needs `labels` to name, received labels=None"
+            )
+        return None
+    try:
+        normalized = _confusion.class_labels(labels, "`labels`", ids=False)
+    except ValueError:
+        normalized = None
+    if normalized is None or len(normalized) != num_examples:
+        raise ValueError(
+            f"`labels` must have one entry per example of `data` "
+            f"({num_examples}), received shape {np.shape(labels)}"
+        )
+    if class_names is not None:
+        count = len(_validation.check_names(class_names, "class_names"))
+        valid = np.issubdtype(normalized.dtype, np.integer) and (
+            normalized.min() >= 0 and normalized.max() < count
+        )
+        if not valid:
+            raise ValueError(
+                f"`labels` must be integers in [0, {count}) to index the "
+                f"{count} `class_names`, received values "
+                f"{np.unique(normalized)[:10].tolist()}"
+            )
+    return normalized
 
 
 def _tsv_cell(value):

@@ -1,7 +1,8 @@
 """`HistogramLogger`: weight, gradient and activation histograms.
 
-The callback is in `_callback`; tags and bucketing (`_histograms`) and the
-capture of applied gradients (`_gradient_capture`) are its private helpers.
+The callback is in `_callback`; tags and bucketing (`_histograms`), the
+capture of applied gradients (`_gradient_capture`) and the activations of
+the fixed sample (`_layer_outputs`) are its private helpers.
 """
 
 from ._callback import HistogramLogger

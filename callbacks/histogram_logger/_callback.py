@@ -4,12 +4,12 @@ import warnings
 
 import keras
 
-from .. import _activations
-from . import _gradient_capture
-from . import _histograms
 from .. import _summary
 from .. import _validation
 from .._copying import CopiesConfiguration
+from . import _gradient_capture
+from . import _histograms
+from . import _layer_outputs
 
 
 class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
@@ -134,7 +134,7 @@ class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
         self.sample_size = _validation.check_positive_int(
             sample_size, "sample_size"
         )
-        self.sample = _activations.prepare_sample(sample, self.sample_size)
+        self.sample = _layer_outputs.prepare_sample(sample, self.sample_size)
         if self.batch_freq is None:
             # A default `on_train_batch_end` keeps Keras' asynchronous batch
             # dispatch, so the loop never waits for this callback.
@@ -280,7 +280,7 @@ class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
 
     def _write_activations(self, prefix):
         try:
-            outputs = _activations.layer_outputs(self.model, self._layers,
+            outputs = _layer_outputs.layer_outputs(self.model, self._layers,
                                                  self.sample)
         except Exception as error:  # Never stop training for a summary.
             self._warn_once(
