@@ -585,3 +585,17 @@ def test_varied_hparams_count_a_missing_value_as_a_value():
     runs = [trial(lr=0.1, units=8, seed=0), trial(lr=0.1, units=16, seed=0, extra=1),
             trial(lr=0.1, units=16, seed=0, extra=2)]
     assert varied_hparams(runs, ("extra", "lr", "seed", "units")) == ["units", "extra"]
+
+
+def test_summary_of_scalars_written_in_the_run_directory_itself(tmp_path):
+    write_scalars(tmp_path / "solo", {"epoch_accuracy": [0.5, 0.75, 0.625]})
+
+    data = report.read_logdir(tmp_path)
+
+    assert report.summary_text(data, "accuracy").splitlines()[1:5] == [
+        "best run: solo (run directory accuracy 0.625 at step 2)",
+        "rank  run   run directory accuracy  best step",
+        "   1  solo                   0.625          1",
+        "best step: the step of the best run directory accuracy of the run "
+        "(runs are ranked on their final value)",
+    ]

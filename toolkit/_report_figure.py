@@ -115,10 +115,15 @@ def _draw_curves(subfigure, ranking, names, metric, subsets):
     axes[0].set_ylabel(metric)
     if runs:
         # Beside the axes, never over the curves; best first, as ranked.
-        handles, labels = axes[-1].get_legend_handles_labels()
-        order = sorted(range(len(labels)), key=lambda i: labels[i] == f"{len(others)} others")
+        # From every axes: a run may have logged train values only.
+        handles = {}
+        for ax in axes:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(label, handle)
+        labels = [names[run.name] for run in colored if names[run.name] in handles]
+        labels += [label for label in handles if label not in labels]  # the grey "others"
         title = f"best {len(colored)} of {len(runs)}" if others else "best first"
-        axes[-1].legend([handles[i] for i in order], [labels[i] for i in order],
+        axes[-1].legend([handles[label] for label in labels], labels,
                         loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
                         fontsize="small", title=title, title_fontsize="small")
 

@@ -98,7 +98,7 @@ def summary_text(data, metric, all_hparams=False, all_metrics=False):
             every run shown. Defaults to `False`.
 
     Returns:
-        Lines of text, without a final newline.
+        The summary: lines joined by newlines, without a final one.
     """
     ranking = rank(data, metric)
     names = run_labels(data)
@@ -116,11 +116,10 @@ def summary_text(data, metric, all_hparams=False, all_metrics=False):
         lines.extend(_ranking_table(data, ranking, names, shown, all_hparams))
     lines.extend(notes(ranking, names, figure=False))
     trials = [run for run, _, _ in ranking.ranked if run.hparams]
-    same = [name for name in data.hparam_names
-            if name not in varied_hparams(trials, data.hparam_names)]
+    same = len(data.hparam_names) - len(varied_hparams(trials, data.hparam_names))
     if trials and same and not all_hparams:
-        lines.append(f"{len(same)} hyperparameters are the same in every trial "
-                     "(--all-hparams shows them)")
+        lines.append(f"{same} hyperparameter{'s are' if same > 1 else ' is'} the same in "
+                     "every trial (--all-hparams shows them)")
     if all_metrics:
         lines.extend(_all_metrics(shown, names, data.subsets()))
     elif any(metric_name(tag) != metric for run, _, _ in shown
@@ -130,12 +129,13 @@ def summary_text(data, metric, all_hparams=False, all_metrics=False):
 
 
 def _ranking_table(data, ranking, names, shown, all_hparams):
-    subsets = [subset for subset in ("train", "validation") if subset in data.subsets()]
+    subsets = [subset for subset in data.subsets()
+               if any(run.metric_series(ranking.metric, subset) for run, _, _ in shown)]
     trials = [run for run, _, _ in ranking.ranked if run.hparams]
     hparams = (list(data.hparam_names) if all_hparams
                else varied_hparams(trials, data.hparam_names))
     metric = ranking.metric
-    header = ["rank", "run", *(f"{subset} {metric}" for subset in subsets),
+    header = ["rank", "run", *(f"{subset_label(subset)} {metric}" for subset in subsets),
               "best step", *hparams]
     rows = []
     for number, (run, subset, _) in enumerate(shown, start=1):
@@ -151,7 +151,7 @@ def _ranking_table(data, ranking, names, shown, all_hparams):
     if len(shown) < len(ranking.ranked):
         table.append(f"... and {len(ranking.ranked) - len(shown)} more ranked runs, not shown "
                      f"(the best {len(shown)} are)")
-    best_subsets = sorted({subset for _, subset, _ in shown})
+    best_subsets = sorted({subset_label(subset) for _, subset, _ in shown})
     table.append(f"best step: the step of the best {'/'.join(best_subsets)} {metric} "
                  "of the run (runs are ranked on their final value)")
     return table
