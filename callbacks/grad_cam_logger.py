@@ -37,7 +37,8 @@ def all_layers(model):
             if name.startswith("_"):
                 continue  # Keras' own bookkeeping, not the user's layers.
             values = value if isinstance(value, (list, tuple)) else [value]
-            children += [v for v in values if isinstance(v, keras.layers.Layer)]
+            children += [v for v in values
+                         if isinstance(v, keras.layers.Layer)]
         for child in children:
             if id(child) not in seen:
                 seen.add(id(child))
@@ -192,7 +193,7 @@ class GradCAMLogger(CopiesConfiguration, keras.callbacks.Callback):
         keras.layers.Flatten(), keras.layers.Dense(2)])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
     model.fit(x, y, epochs=1, verbose=0, callbacks=[
-        GradCAMLogger("/tmp/grad_cam_run", x[:4])])
+        GradCAMLogger("logs/grad_cam", x[:4])])
     ```
     """
 

@@ -123,8 +123,8 @@ class LayoutWriter(CopiesConfiguration, keras.callbacks.Callback):
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True),
                   metrics=["accuracy"])
     model.fit(x, y, epochs=1, verbose=0, validation_split=0.25, callbacks=[
-        keras.callbacks.TensorBoard("/tmp/layout_run"),
-        LayoutWriter("/tmp/layout_run")])
+        keras.callbacks.TensorBoard("logs/layout"),
+        LayoutWriter("logs/layout")])
     ```
     """
 

@@ -140,7 +140,7 @@ class MistakesLogger(_class_scores.ClassifierLogger):
                               keras.layers.Dense(2)])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
     model.fit(x, y, epochs=1, verbose=0, callbacks=[
-        MistakesLogger("/tmp/mistakes_run", (x, y), num_mistakes=4)])
+        MistakesLogger("logs/mistakes", (x, y), num_mistakes=4)])
     ```
     """
 

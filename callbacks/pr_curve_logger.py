@@ -99,7 +99,7 @@ class PRCurveLogger(_class_scores.ClassifierLogger):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
     model.fit(x, y, epochs=1, verbose=0, callbacks=[
-        PRCurveLogger("/tmp/pr_run", (x, y), class_names=["a", "b", "c"])])
+        PRCurveLogger("logs/pr_curves", (x, y), class_names=["a", "b", "c"])])
     ```
     """
 

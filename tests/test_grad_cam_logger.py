@@ -160,7 +160,8 @@ def image_classifier():
     model = keras.Sequential([
         keras.Input((8, 8)), keras.layers.Reshape((8, 8, 1), name="reshape"),
         keras.layers.Conv2D(2, 3, name="conv"),
-        keras.layers.Flatten(name="flatten"), keras.layers.Dense(3, name="head"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(3, name="head"),
     ])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
     return model

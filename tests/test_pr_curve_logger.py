@@ -44,7 +44,8 @@ def expected_curves(probabilities, labels, classes):
 class CurveRecorder(keras.callbacks.Callback):
     """Records `expected_curves` at every epoch end, after the logger."""
 
-    def __init__(self, x, y, to_probabilities=tf.nn.softmax, classes=(0, 1, 2)):
+    def __init__(self, x, y, to_probabilities=tf.nn.softmax,
+                 classes=(0, 1, 2)):
         super().__init__()
         self.x, self.y, self.curves = x, y, []
         self.to_probabilities, self.classes = to_probabilities, classes
