@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from events import plugin_tensors, summary_rows
+from events import plugin_context, plugin_tensors, summary_rows
 from helpers import (
     mirrored_strategy,
     not_chief,
@@ -15,6 +15,9 @@ from helpers import (
     train_with_callback_list,
     tuner_search,
 )
+
+from tensorboard import context as tb_context
+from tensorboard.plugins.pr_curve import pr_curves_plugin
 
 from keras_tb_toolkit.callbacks import PRCurveLogger
 
@@ -113,6 +116,33 @@ def test_binary_classifier_gets_its_positive_class_curve(tmp_path,
     model.fit(x, y, epochs=2, verbose=0, callbacks=[logger, recorder])
     assert_curves(str(tmp_path), [0, 1], recorder.curves, names=["no", "yes"],
                   classes=(1,))
+
+
+def test_pr_curves_dashboard_serves_each_class(tmp_path):
+    model, x, y = tiny_classifier()
+    recorder = CurveRecorder(x, y)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[
+        PRCurveLogger(str(tmp_path), (x, y), class_names=NAMES,
+                      num_thresholds=THRESHOLDS), recorder])
+    plugin = pr_curves_plugin.PrCurvesPlugin(plugin_context(tmp_path))
+    request = tb_context.RequestContext()
+    tags = plugin.tags_impl(request, "")
+    assert {tag: info["displayName"] for tag, info in
+            tags["validation"].items()} == {
+        f"pr_curve/{name}/pr_curves": f"{name} vs. rest" for name in NAMES}
+    for k, name in enumerate(NAMES):
+        served = plugin.pr_curves_impl(request, "", ["validation"],
+                                       f"pr_curve/{name}/pr_curves")
+        (entry,) = served["validation"]
+        # The dashboard stops where nothing is predicted positive any more.
+        shown = len(entry["thresholds"])
+        expected = recorder.curves[0][k][:, :shown]
+        assert entry["step"] == 0
+        assert entry["true_positives"] == list(expected[0])
+        assert entry["false_positives"] == list(expected[1])
+        np.testing.assert_allclose(entry["precision"], expected[4],
+                                   rtol=1e-6)
+        np.testing.assert_allclose(entry["recall"], expected[5], rtol=1e-6)
 
 
 def test_gradient_tape_loop_with_callback_list(tmp_path):
