@@ -455,7 +455,11 @@ def test_read_only_directory_exits_1_with_one_line(runs_dir, tmp_path, monkeypat
             raise PermissionError(13, "Permission denied", os.path.join(dir, "tmp"))
         return make_temp(*args, dir=dir, **kwargs)
 
+    def read_logdir(*args, **kwargs):
+        raise AssertionError("read before the output was found unwritable")
+
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(report, "read_logdir", read_logdir)
     assert main(["report", str(runs_dir), "--out", str(read_only / "r.png")]) == 1
     captured = capsys.readouterr()
     assert captured.err == (f"ktb report: error: cannot write {read_only}/r.png: Permission "

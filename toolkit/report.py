@@ -21,6 +21,7 @@ Example:
 """
 
 import os
+import tempfile
 
 from ._report_data import (
     LogData,
@@ -77,13 +78,15 @@ def check_writable(out):
 
     Tried before the log directory is read, which can take minutes: a file
     is created and removed, as `os.access` says yes to root on a read-only
-    directory.
+    directory. Not with `callbacks._atomic_io`, which writes the figure:
+    importing `callbacks` imports TensorFlow, seconds this check must not
+    wait for.
     """
-    from ..callbacks import _atomic_io
-
-    directory, name = os.path.split(os.path.abspath(out))
+    directory = os.path.dirname(os.path.abspath(out))
     try:
-        _atomic_io.remove_quietly(_atomic_io.reserve_temp(directory, name))
+        fd, probe = tempfile.mkstemp(prefix=".ktb-report-probe-", dir=directory)
+        os.close(fd)
+        os.remove(probe)
     except OSError as error:
         raise _write_error(out, error) from None
 
@@ -116,11 +119,12 @@ def write_report(logdir, out=None, metric=None, *, all_hparams=False, all_metric
         LogDirError, ReportError: see `read_logdir`.
         ReportIOError: `out` cannot be written.
     """
-    from ..callbacks._figures import save_figure
-
     check_logdir(logdir)
     out = check_out(os.path.join(logdir, "report.png") if out is None else out)
     check_writable(out)
+    # Imports TensorFlow (seconds): after the checks, which answer at once.
+    from ..callbacks._figures import save_figure
+
     data = read_logdir(logdir, progress=progress)
     metric = choose_metric(data, metric)
     figure = report_figure(data, metric, all_hparams)
