@@ -29,25 +29,13 @@ import os
 import numpy as np
 
 from ..errors import DataError
-from ._arrays import (
-    DEFAULT_DATASET,
-    NUM_CLASSES,
-    REQUIRED_KEYS,
-    Arrays,
-    check_arrays,
-    load_keras_dataset,
-    load_npz,
-    with_channels,
-)
+from ._arrays import DEFAULT_DATASET, Arrays, load_keras_dataset, load_npz, with_channels
 
 __all__ = [
     "DATASETS",
     "DEFAULT_DATASET",
-    "NUM_CLASSES",
-    "REQUIRED_KEYS",
     "Arrays",
     "DataPipelines",
-    "check_arrays",
     "eval_dataset",
     "load_arrays",
     "load_data",

@@ -36,7 +36,6 @@ class Arrays:
         return with_channels(self.x_train).shape[1:]
 
 
-
 def check_arrays(arrays, origin, num_classes=NUM_CLASSES):
     """Checks shapes, dtypes and label ranges of a mapping of the four keys.
 
@@ -100,6 +99,7 @@ def check_arrays(arrays, origin, num_classes=NUM_CLASSES):
 
 
 def load_npz(path, name):
+    """The checked arrays of the `.npz` file at `path`; errors name `name` or `path`."""
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -125,6 +125,12 @@ def load_npz(path, name):
 
 
 def load_keras_dataset(name):
+    """The checked arrays of `keras.datasets.<name>`, downloaded on first use.
+
+    Each network operation of the download gives up after
+    `DOWNLOAD_TIMEOUT_S` seconds, so an offline machine gets a one-line
+    `DataError` instead of a hang.
+    """
     import keras
 
     loader = getattr(keras.datasets, name)
@@ -148,4 +154,5 @@ def load_keras_dataset(name):
 
 
 def with_channels(x):
+    """Images with a channel axis: (N, H, W) becomes (N, H, W, 1)."""
     return x[..., np.newaxis] if x.ndim == 3 else x

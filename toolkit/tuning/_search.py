@@ -2,7 +2,8 @@
 
 import dataclasses
 
-from .. import training
+from .. import data as data_lib
+from .. import search_spaces, training
 from ._keras_tuner_compat import is_oracle_worker
 from ._tuners import make_tuner
 
@@ -52,9 +53,6 @@ def run_search(arrays, *, space, tuner="random", max_trials=10, epochs=3,
         ConfigError: see `make_tuner` and `search_spaces.make_hypermodel`.
         DataError: see `data.load_data`.
     """
-    from .. import data as data_lib
-    from .. import search_spaces
-
     pipelines = data_lib.load_data(
         arrays, batch_size=batch_size, seed=seed, epochs=epochs,
         validation_split=validation_split, limit=limit,
