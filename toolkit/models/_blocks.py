@@ -5,33 +5,38 @@ from keras import layers
 from ..errors import ConfigError
 
 
-def conv_bn(filters, kernel_size, batch_norm, name, padding="valid"):
-    """Conv -> (BatchNorm) -> ReLU as one callable."""
+def conv_layers(filters, kernel_size, batch_norm, name, padding="valid"):
+    """Conv -> (BatchNorm -> ReLU), or a Conv with ReLU, as a list of layers.
+
+    The layers are named `name`, `name_bn` and `name_relu`, the names the
+    histogram and activation tags carry.
+    """
     if not batch_norm:
-        return layers.Conv2D(
-            filters, kernel_size, padding=padding, activation="relu", name=name
-        )
-    conv = layers.Conv2D(filters, kernel_size, padding=padding, name=name)
-    norm = layers.BatchNormalization(name=f"{name}_bn")
-    relu = layers.ReLU(name=f"{name}_relu")
-    return lambda x: relu(norm(conv(x)))
+        return [layers.Conv2D(filters, kernel_size, padding=padding, activation="relu", name=name)]
+    return [
+        layers.Conv2D(filters, kernel_size, padding=padding, name=name),
+        layers.BatchNormalization(name=f"{name}_bn"),
+        layers.ReLU(name=f"{name}_relu"),
+    ]
+
+
+def conv_bn(filters, kernel_size, batch_norm, name, padding="valid"):
+    """`conv_layers` as one callable, for functional graphs."""
+    stack = conv_layers(filters, kernel_size, batch_norm, name, padding)
+
+    def apply(x):
+        for layer in stack:
+            x = layer(x)
+        return x
+
+    return apply
 
 
 def conv_stack(conv_filters, kernel_size, batch_norm):
+    """`conv_1`, `conv_2`... blocks with 2x2 max pooling between them, as layers."""
     stack = []
     for i, filters in enumerate(conv_filters):
-        if batch_norm:
-            stack += [
-                layers.Conv2D(filters, kernel_size, name=f"conv_{i + 1}"),
-                layers.BatchNormalization(name=f"conv_{i + 1}_bn"),
-                layers.ReLU(name=f"conv_{i + 1}_relu"),
-            ]
-        else:
-            stack.append(
-                layers.Conv2D(
-                    filters, kernel_size, activation="relu", name=f"conv_{i + 1}"
-                )
-            )
+        stack += conv_layers(filters, kernel_size, batch_norm, f"conv_{i + 1}")
         if i < len(conv_filters) - 1:
             stack.append(layers.MaxPooling2D(name=f"pool_{i + 1}"))
     return stack
