@@ -14,7 +14,10 @@ do are done here, and only here:
   `launch()` would use, and keep a reference to it; it stops with
   `shutdown()` and `server_close()` from `socketserver`. Binding errors are
   `program.TensorBoardPortInUseError` and
-  `program.TensorBoardServerException`, whose `.msg` is a sentence.
+  `program.TensorBoardServerException`, whose `.msg` is a sentence. A
+  logdir URL whose scheme TensorFlow has no file system for is refused by
+  `launch()` with `tf.errors.UnimplementedError` (`UnsupportedSchemeError`),
+  whose `.message` names the scheme and the supported ones.
 - Ending an HParams session (`session_end_summary`). The public API writes
   a session's start but not its end, which carries the status (success or
   failure) the dashboard shows per trial. We build it with
@@ -29,6 +32,7 @@ TensorBoard 2.21 (setup.cfg bounds the version accordingly).
 """
 
 from tensorboard import default, program
+from tensorboard.compat import tf as tb_tf
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hparams_summary
 
@@ -43,6 +47,7 @@ RELIED_ON = (
 
 PortInUseError = program.TensorBoardPortInUseError
 ServerError = program.TensorBoardServerException
+UnsupportedSchemeError = tb_tf.errors.UnimplementedError
 
 
 def launch(**flags):
@@ -60,6 +65,7 @@ def launch(**flags):
     Raises:
         PortInUseError: `port` is taken.
         ServerError: `host` cannot be served.
+        UnsupportedSchemeError: `logdir` is a URL TensorFlow cannot read.
         OSError: binding failed otherwise.
     """
     servers = []

@@ -26,7 +26,7 @@ import threading
 import typing
 
 from .runs import check_logdir
-from .errors import ConfigError
+from .errors import ConfigError, LogDirError
 
 __all__ = ["Board", "start", "wait"]
 
@@ -34,9 +34,9 @@ DEFAULT_HOST = "127.0.0.1"
 # Short enough to see each epoch appear while training, long enough that
 # TensorBoard's Python loader does not rescan the log directory constantly.
 DEFAULT_RELOAD_INTERVAL = 2.0
-# A log directory TensorBoard reads through its file systems (gs://, s3://,
-# hdfs://, ram://...), as TensorBoard itself recognizes one.
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# A log directory TensorBoard reads through TensorFlow's file systems (gs://,
+# ram://...), with the pattern TensorBoard's own logdir parser uses.
+_URL = re.compile(r"^[a-zA-Z][0-9a-zA-Z.]*://")
 
 
 class Board(typing.NamedTuple):
@@ -68,7 +68,8 @@ def start(logdir, host=DEFAULT_HOST, port=0, reload_interval=DEFAULT_RELOAD_INTE
         A `Board(url, stop)`.
 
     Raises:
-        LogDirError: a local `logdir` is missing or is a file.
+        LogDirError: a local `logdir` is missing or is a file, or a URL has
+            a scheme TensorFlow cannot read.
         ConfigError: `port`, `host` or `reload_interval` out of range, in use
             or not bindable.
     """
@@ -91,6 +92,9 @@ def start(logdir, host=DEFAULT_HOST, port=0, reload_interval=DEFAULT_RELOAD_INTE
         raise ConfigError(f"--port: {error.msg}") from None
     except compat.ServerError as error:
         raise ConfigError(f"--host: {error.msg}") from None
+    except compat.UnsupportedSchemeError as error:
+        reason = error.message.removeprefix("Error: ")
+        raise LogDirError(f"LOGDIR: {path}: {reason}") from None
     except OSError as error:
         raise ConfigError(f"--host: cannot serve on {host}:{port}: {error}") from None
     return Board(url=url, stop=_stopper(server))
