@@ -41,7 +41,8 @@ class CopiesConfiguration:
 
     Subclasses override `_fresh_state` (and set it in `__init__` with
     `self.__dict__.update(self._fresh_state())`) and may list attributes
-    in `_SHARED`.
+    in `_SHARED`. A Keras callback's copy never carries the model it was
+    set to (`_model`, where `Callback.set_model` keeps it).
     """
 
     _SHARED = ()
@@ -51,6 +52,7 @@ class CopiesConfiguration:
         return {}
 
     def __deepcopy__(self, memo):
-        return copy_configuration(
-            self, memo, self._fresh_state(), self._SHARED
-        )
+        fresh = self._fresh_state()
+        if "_model" in self.__dict__:
+            fresh.setdefault("_model", None)
+        return copy_configuration(self, memo, fresh, self._SHARED)

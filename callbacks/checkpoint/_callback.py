@@ -6,16 +6,16 @@ import warnings
 
 import keras
 
-from . import _files
-from . import _manifest
-from . import _monitor
-from . import _restore
 from .._copying import CopiesConfiguration
 from .._summary import optimizer_steps, should_checkpoint
 from .._validation import check_bool
 from .._validation import check_choice
 from .._validation import check_int_at_least
 from .._validation import check_log_dir
+from . import _files
+from . import _manifest
+from . import _monitor
+from . import _restore
 
 @dataclasses.dataclass(frozen=True)
 class ResumeState:
@@ -147,10 +147,6 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
         self._rejected = ()
         self._entries, self._stale, self._next_seq = [], [], 1
         self._epoch = self._offset = self._batches_done = self._steps = 0
-
-    def _fresh_state(self):
-        # A copy (one per KerasTuner trial) starts without a model.
-        return {"_model": None}
 
     def on_train_begin(self, logs=None):
         self._epoch = self._offset = self._batches_done = 0

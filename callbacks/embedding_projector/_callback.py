@@ -15,10 +15,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _projector
 from .. import _summary
 from .. import _validation
 from .._copying import CopiesConfiguration
+from . import _projector
 
 
 class EmbeddingProjector(CopiesConfiguration, keras.callbacks.Callback):

@@ -146,7 +146,6 @@ class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
         # Keras Tuner deep-copies callbacks for each trial: a copy gets the
         # configuration, not the model, hooks and writers of a past run.
         return {
-            "_model": None,
             "_capture": None,
             "_writers": _summary.RunWriters(self.log_dir),
             "_layers": [],

@@ -9,7 +9,6 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _figures
-from . import _history
 from .._copying import CopiesConfiguration
 from .._summary import EpochSteps, RunWriters, is_chief
 from .._validation import (
@@ -18,6 +17,7 @@ from .._validation import (
     check_names,
     check_positive_int,
 )
+from . import _history
 
 __all__ = ["HistoryPlotter", "plot_history"]
 

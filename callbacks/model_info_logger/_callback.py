@@ -6,10 +6,10 @@ import weakref
 import keras
 import tensorflow as tf
 
-from . import _graph
 from .. import _summary
 from .. import _validation
 from .._copying import CopiesConfiguration
+from . import _graph
 
 SUMMARY_TAG = "model/summary"
 PARAMS_TAG = "model/params/"
