@@ -143,3 +143,16 @@ def test_a_worker_that_is_not_chief_writes_nothing(tmp_path, monkeypatch):
     ]
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=callbacks)
     assert os.listdir(tmp_path) == []
+
+
+def test_writers_on_a_remote_file_system_are_shared_by_path():
+    # `gs://` and `ram://` paths are keys as written, not local paths.
+    first = _summary.RunWriters("ram://shared-writers/run")
+    second = _summary.RunWriters("ram://shared-writers/run/")
+    assert first.writer("train") is second.writer("train")
+    with first.writer("train").as_default():
+        tf.summary.scalar("x", 1.0, step=0)
+    first.close()
+    second.close()
+    files = tf.io.gfile.glob("ram://shared-writers/run/train/events.out.*")
+    assert len(files) == 1
