@@ -21,6 +21,15 @@ def profile_plugin_installed():
 
     The traces are written either way; without the plugin TensorBoard does
     not show them.
+
+    Example:
+
+    ```python
+    from keras_tb_toolkit.callbacks import profile_plugin_installed
+
+    if not profile_plugin_installed():
+        print('For the Profile dashboard: pip install "keras-tb-toolkit[profile]"')
+    ```
     """
     plugins = importlib.metadata.entry_points(group="tensorboard_plugins")
     return any(plugin.name == "profile" for plugin in plugins)
