@@ -5,15 +5,15 @@
 output, with a link to open it in a tab of its own. Start it before training
 and it follows the runs as they are written.
 
-Example:
+Example, in a notebook cell:
 
-In a notebook cell:
+```python
+from keras_tb_toolkit.notebook import board
 
->>> from keras_tb_toolkit.notebook import board
->>> tensorboard = board("logs/examples")  # doctest: +SKIP
->>> tensorboard.url  # doctest: +SKIP
-'http://127.0.0.1:40123/'
->>> tensorboard.stop()  # doctest: +SKIP
+tensorboard = board("logs")  # shown below the cell
+print(tensorboard.url)       # http://127.0.0.1:<free port>/
+tensorboard.stop()           # or let it stop with the kernel
+```
 """
 
 import html
@@ -78,7 +78,11 @@ def board(logdir, port=0, height=800):
 
     Example:
 
-    >>> tensorboard = board("logs")  # doctest: +SKIP
+    ```python
+    from keras_tb_toolkit.notebook import board
+
+    board("logs/my-model")  # in a notebook cell; elsewhere: ktb board logs/my-model
+    ```
     """
     port = _check_int(port, "port", 0, 65535)
     height = _check_int(height, "height", 1, None)
