@@ -6,6 +6,7 @@ import importlib.metadata
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import zipfile
 
@@ -23,11 +24,25 @@ def _top_level_names(paths):
     return {str(p).replace("\\", "/").split("/")[0] for p in paths} - {".."}
 
 
+def _installed():
+    """The distribution as installed in site-packages.
+
+    Not `importlib.metadata.distribution`: run from the repository root,
+    that finds the `keras_tb_toolkit.egg-info` that building leaves there.
+    """
+    purelib = sysconfig.get_paths()["purelib"]
+    found = [d for d in importlib.metadata.distributions(path=[purelib])
+             if d.metadata["Name"] == DISTRIBUTION]
+    assert len(found) == 1, f"{DISTRIBUTION} is not installed in {purelib}"
+    return found[0]
+
+
 def test_installed_files_have_one_import_root():
-    files = importlib.metadata.files(DISTRIBUTION)
+    installed = _installed()
+    files = installed.files
     top = _top_level_names(files)
     assert "callbacks" not in top and "toolkit" not in top, sorted(top)
-    editable = any("__editable__" in str(f) for f in files)
+    editable = '"editable": true' in (installed.read_text("direct_url.json") or "")
     if editable:
         # `pip install -e .` lists only its finder; the mapping it holds
         # must still expose the one root and its two subpackages.
@@ -49,12 +64,12 @@ def test_installed_files_have_one_import_root():
 
 
 def test_top_level_of_the_distribution_is_only_keras_tb_toolkit():
-    top_level = importlib.metadata.distribution(DISTRIBUTION).read_text("top_level.txt")
+    top_level = _installed().read_text("top_level.txt")
     assert top_level.split() == ["keras_tb_toolkit"]
 
 
 def test_version_is_the_distributions():
-    assert keras_tb_toolkit.__version__ == importlib.metadata.version(DISTRIBUTION)
+    assert keras_tb_toolkit.__version__ == _installed().version
 
 
 @pytest.mark.slow
