@@ -1,7 +1,10 @@
 """keras_tb_toolkit.notebook.board: TensorBoard inline, or one line saying why not.
 
 A Jupyter kernel is stood in for by patching `IPython.get_ipython` and
-`IPython.display.display` from outside; the TensorBoard server is real.
+`IPython.display.display` from outside; the TensorBoard server is real. It
+loads the log directory once (`reload_interval=0`): TensorBoard's reloader
+thread never ends, and one still reading files when pytest exits aborts the
+process.
 """
 
 import html
@@ -45,12 +48,12 @@ def frame_source(output):
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_shows_the_served_logdir_once_per_directory(shown, logdir):
-    first = board(logdir)
+    first = board(logdir, reload_interval=0)
     try:
         assert first.url.startswith("http://127.0.0.1:")
         runs = poll_json(first.url + "data/runs", lambda runs: "run/train" in runs)
         assert runs == ["run/train"]
-        again = board(str(logdir), height=300)
+        again = board(str(logdir), height=300, reload_interval=0)
         assert again.url == first.url  # The same server, shown again.
         assert [frame_source(output) for output in shown] == [first.url, first.url]
         assert 'height="300"' in shown[1]
@@ -61,7 +64,7 @@ def test_shows_the_served_logdir_once_per_directory(shown, logdir):
     with pytest.raises((urllib.error.URLError, ConnectionError, TimeoutError)):
         get_json(first.url + "data/runs", timeout=3)
     # Stopped, it is started afresh on the next call.
-    restarted = board(logdir)
+    restarted = board(logdir, reload_interval=0)
     restarted.stop()
     assert len(shown) == 3
 
@@ -70,7 +73,7 @@ def test_shows_the_served_logdir_once_per_directory(shown, logdir):
 @pytest.mark.timeout(120)
 def test_creates_a_missing_logdir_and_uses_the_proxy_path(shown, tmp_path, monkeypatch):
     monkeypatch.setenv(notebook.PROXY_URL_VARIABLE, "/proxy/%PORT%/")
-    started = board(tmp_path / "not-yet")
+    started = board(tmp_path / "not-yet", reload_interval=0)
     try:
         port = started.url.rstrip("/").rsplit(":", 1)[1]
         assert (tmp_path / "not-yet").is_dir()
@@ -87,7 +90,7 @@ def test_a_port_in_use_is_one_line_naming_it(shown, logdir):
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(BoardUnavailableError) as raised:
-            board(logdir, port=port)
+            board(logdir, port=port, reload_interval=0)
     message = str(raised.value)
     assert f"port {port}" in message and "port=0 for a free one" in message
     assert "\n" not in message
@@ -114,6 +117,9 @@ def test_without_a_kernel_it_says_to_run_ktb_board(monkeypatch, tmp_path, get_ip
     ({"port": 70000}, "`port` must be an integer from 0 to 65535, received: 70000"),
     ({"height": 0}, "`height` must be an integer >= 1, received: 0"),
     ({"height": True}, "`height` must be an integer >= 1, received: True"),
+    ({"reload_interval": -1}, "`reload_interval` must be a number of seconds >= 0, received: -1"),
+    ({"reload_interval": float("inf")},
+     "`reload_interval` must be a number of seconds >= 0, received: inf"),
 ])
 def test_invalid_arguments(shown, tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):

@@ -44,7 +44,8 @@ class BoardUnavailableError(RuntimeError):
         return [f"{type(self).__name__}: {self}"]
 
 
-def board(logdir, port=0, height=800):
+def board(logdir, port=0, height=800,
+          reload_interval=_board.DEFAULT_RELOAD_INTERVAL):
     """Shows TensorBoard on `logdir` in the notebook, started if needed.
 
     TensorBoard runs in the kernel's process, bound to 127.0.0.1 (this
@@ -65,6 +66,9 @@ def board(logdir, port=0, height=800):
         port: Port to bind on 127.0.0.1; 0 picks a free one. Defaults to
             `0`.
         height: Height of the frame in pixels. Defaults to `800`.
+        reload_interval: Seconds between reloads of `logdir`, so that
+            training shows as it runs; 0 loads it once. Used when the
+            server starts. Defaults to `2.0`.
 
     Returns:
         The toolkit's `Board(url, stop)` of the server.
@@ -73,7 +77,8 @@ def board(logdir, port=0, height=800):
         BoardUnavailableError: Outside a Jupyter kernel (the message says to
             run `ktb board <logdir>` instead), or when `port` cannot be
             bound (the message names it).
-        ValueError: If `port` or `height` is outside its allowed values.
+        ValueError: If `port`, `height` or `reload_interval` is outside
+            its allowed values.
         LogDirError: If `logdir` is a file or cannot be created.
 
     Example:
@@ -86,6 +91,11 @@ def board(logdir, port=0, height=800):
     """
     port = _check_int(port, "port", 0, 65535)
     height = _check_int(height, "height", 1, None)
+    if (isinstance(reload_interval, bool)
+            or not isinstance(reload_interval, (int, float))
+            or not 0 <= reload_interval < float("inf")):
+        raise ValueError(f"`reload_interval` must be a number of seconds >= 0, "
+                         f"received: {reload_interval!r}")
     if _kernel_shell() is None:
         raise BoardUnavailableError(
             f"no Jupyter kernel here to show TensorBoard in; run "
@@ -95,16 +105,16 @@ def board(logdir, port=0, height=800):
     with _lock:
         running = _running.get(path)
         if running is None or port not in (0, _port_of(running.url)):
-            running = _start(path, port)
+            running = _start(path, port, reload_interval)
     _show(running.url, logdir, height)
     return running
 
 
-def _start(path, port):
+def _start(path, port, reload_interval):
     """Starts TensorBoard on `path`; called with `_lock` held."""
     os.makedirs(path, exist_ok=True)
     try:
-        started = _board.start(path, port=port)
+        started = _board.start(path, port=port, reload_interval=reload_interval)
     except ConfigError as error:
         reason = str(error).removeprefix("--port: ")
         raise BoardUnavailableError(
