@@ -232,3 +232,16 @@ def not_chief(monkeypatch):
     extended = type(tf.distribute.get_strategy().extended)
     monkeypatch.setattr(extended, "should_save_summary", False)
     monkeypatch.setattr(extended, "should_checkpoint", False)
+
+
+def stop_process(process, grace_s=10):
+    """Stops `process` if it still runs: SIGTERM, then SIGKILL after `grace_s`."""
+    import subprocess
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace_s)

@@ -22,7 +22,7 @@ import keras
 import pytest
 
 from events import load
-from helpers import get_json, poll_json
+from helpers import get_json, stop_process
 from keras_tb_toolkit.toolkit import board
 from keras_tb_toolkit.toolkit import training
 from keras_tb_toolkit.toolkit.config import TrainConfig
@@ -43,13 +43,7 @@ def _plain_tensorboard(logdir):
     threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
 
     def stop():
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+        stop_process(process)
 
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and process.poll() is None:
