@@ -46,7 +46,7 @@ def epoch_logs(epoch):
 
 def redraw_ms(epochs, rounds, **options):
     """Milliseconds of each of `rounds` batch redraws after `epochs` epochs."""
-    live = LivePlot(batch_freq=1, min_interval_s=0, **options)
+    live = LivePlot(batch_freq=1, min_interval_s=0, max_overhead=None, **options)
     live.params = {"epochs": epochs + 1, "steps": rounds}
     live.on_train_begin()
     # The history of `epochs` epochs, as on_epoch_end would have recorded it

@@ -34,10 +34,12 @@ class LivePlot(keras.callbacks.Callback):
     the epoch's value when it ends.
 
     A redraw costs a bounded time: one PNG at a modest `dpi`, at most
-    `max_points` epochs drawn (evenly thinned, first and last kept), and
-    batch redraws that come less than `min_interval_s` after the previous
-    redraw are skipped (`bench/live_plot_redraw.py` measures it). Epoch-end
-    redraws always happen.
+    `max_points` epochs drawn (evenly thinned, first and last kept); its
+    cost is measured by `bench/live_plot_redraw.py`. Batch redraws are
+    skipped when they come less than `min_interval_s` after the previous
+    redraw, or so soon that redrawing would take more than `max_overhead`
+    of the time (judged by what the last redraw took). Epoch-end redraws
+    always happen.
 
     Outside a Jupyter kernel (a script, a terminal IPython) it draws and
     records nothing and says so in one warning per instance; IPython is
@@ -57,6 +59,10 @@ class LivePlot(keras.callbacks.Callback):
             Defaults to `None`.
         min_interval_s: Skip a batch redraw that comes less than this many
             seconds after the previous redraw. Defaults to `1.0`.
+        max_overhead: The largest fraction of the time that batch redraws
+            may take, in (0, 1]: a batch redraw waits until the time since
+            the previous one is `(1 - max_overhead) / max_overhead` times
+            what that one took. None: no such limit. Defaults to `0.1`.
         max_points: The most epochs drawn per curve (at least 2); a longer
             history is thinned evenly. Defaults to `200`.
         log_scale: `"auto"`, `True` or `False`; see `plot_history`.
@@ -73,8 +79,9 @@ class LivePlot(keras.callbacks.Callback):
 
     Raises:
         TypeError: If `metrics` is not None, a string or strings.
-        ValueError: If `batch_freq`, `min_interval_s`, `max_points`, `dpi`
-            or `log_scale` is outside its allowed values.
+        ValueError: If `batch_freq`, `min_interval_s`, `max_overhead`,
+            `max_points`, `dpi` or `log_scale` is outside its allowed
+            values.
 
     Example:
 
@@ -95,12 +102,13 @@ class LivePlot(keras.callbacks.Callback):
     """
 
     def __init__(self, metrics=None, batch_freq=None, min_interval_s=1.0,
-                 max_points=200, log_scale="auto", dpi=72):
+                 max_overhead=0.1, max_points=200, log_scale="auto", dpi=72):
         super().__init__()
         self.metrics = check_names(metrics, "metrics")
         self.batch_freq = check_positive_int(batch_freq, "batch_freq",
                                              allow_none=True)
         self.min_interval_s = _check_seconds(min_interval_s, "min_interval_s")
+        self.max_overhead = _check_fraction(max_overhead, "max_overhead")
         self.max_points = check_int_at_least(max_points, "max_points", 2)
         self.log_scale = check_choice(log_scale, "log_scale", _LOG_SCALES)
         self.dpi = check_positive_int(dpi, "dpi")
@@ -117,6 +125,7 @@ class LivePlot(keras.callbacks.Callback):
         self._in_notebook = False
         self._handle = None
         self._last_redraw = -math.inf
+        self._last_cost = 0.0
         self._current_epoch = 0
 
     def on_train_begin(self, logs=None):
@@ -139,7 +148,7 @@ class LivePlot(keras.callbacks.Callback):
             return
         if batch % self.batch_freq:
             return
-        if time.monotonic() - self._last_redraw < self.min_interval_s:
+        if time.monotonic() - self._last_redraw < self._batch_interval():
             return
         history = {key: list(values) for key, values in self.history.items()}
         epochs = list(self.epoch)
@@ -173,10 +182,20 @@ class LivePlot(keras.callbacks.Callback):
         epochs = (self.params or {}).get("epochs")
         return f"epoch {epoch + 1}" + (f"/{epochs}" if epochs else "")
 
+    def _batch_interval(self):
+        """Seconds a batch redraw waits after the end of the previous one."""
+        if self.max_overhead is None:
+            return self.min_interval_s
+        # Drawing for `cost` after waiting `wait` takes cost / (wait + cost)
+        # of the time.
+        wait = self._last_cost * (1 - self.max_overhead) / self.max_overhead
+        return max(self.min_interval_s, wait)
+
     def _redraw(self, history, epochs, title):
         metrics = self._metrics_to_plot(history)
         if metrics is not None and not metrics:
             return
+        start = time.monotonic()
         history, epochs = _thinned(history, epochs, self.max_points)
         figure = plot_history(history, metrics, epochs, self.log_scale,
                               title=title, dpi=self.dpi)
@@ -189,6 +208,7 @@ class LivePlot(keras.callbacks.Callback):
             self._handle.update(image)
         self.redraws += 1
         self._last_redraw = time.monotonic()
+        self._last_cost = self._last_redraw - start
 
     def _metrics_to_plot(self, history):
         """The metrics to draw (None: all, empty: none yet); warns once about
@@ -230,6 +250,18 @@ def _check_seconds(value, name):
             or not math.isfinite(value) or value < 0):
         raise ValueError(
             f"`{name}` must be a number of seconds >= 0, received: {value!r}"
+        )
+    return float(value)
+
+
+def _check_fraction(value, name):
+    if value is None:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0 < value <= 1):
+        raise ValueError(
+            f"`{name}` must be None or a fraction in (0, 1], "
+            f"received: {value!r}"
         )
     return float(value)
 

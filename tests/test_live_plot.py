@@ -66,7 +66,7 @@ def test_one_output_per_fit_updated_every_epoch(notebook):
 def test_batch_redraws_every_batch_freq_batches(notebook):
     # 48 samples in batches of 8: batches 0..5, redrawn at 0, 2 and 4,
     # then at the epoch end.
-    live = LivePlot(batch_freq=2, min_interval_s=0)
+    live = LivePlot(batch_freq=2, min_interval_s=0, max_overhead=None)
     fit(live, epochs=2)
     assert len(notebook.outputs) == 1
     assert live.redraws == len(notebook.outputs[0]) == 2 * (3 + 1)
@@ -79,8 +79,16 @@ def test_batch_redraws_faster_than_min_interval_are_skipped(notebook):
     assert live.redraws == 1 + 2
 
 
+def test_batch_redraws_are_capped_to_a_fraction_of_the_time(notebook):
+    # A redraw takes tens of milliseconds and a batch of the tiny model less
+    # than one: at 1%, no batch redraw may follow another within a fit.
+    live = LivePlot(batch_freq=1, min_interval_s=0, max_overhead=0.01)
+    fit(live, epochs=2)
+    assert live.redraws == 1 + 2
+
+
 def test_one_instance_serves_two_fits(notebook):
-    live = LivePlot(batch_freq=3, min_interval_s=0)
+    live = LivePlot(batch_freq=3, min_interval_s=0, max_overhead=None)
     fit(live, epochs=2)
     fit(live, epochs=3, initial_epoch=1)
     assert len(notebook.outputs) == 2
@@ -113,7 +121,7 @@ def test_a_terminal_ipython_is_not_a_notebook(monkeypatch):
 
 def test_custom_loop_with_tensor_logs(notebook):
     model, x, y = tiny_classifier()
-    live = LivePlot(batch_freq=2, min_interval_s=0)
+    live = LivePlot(batch_freq=2, min_interval_s=0, max_overhead=None)
     train_with_callback_list(model, [live], x, y, epochs=2, validate=True)
     assert live.epoch == [0, 1]
     assert sorted(live.history) == ["loss", "val_loss"]
@@ -175,6 +183,8 @@ def test_no_warnings_in_a_notebook(notebook):
     ({"batch_freq": "epoch"}, "`batch_freq` must be a positive integer or None, received: 'epoch'"),
     ({"min_interval_s": -1}, "`min_interval_s` must be a number of seconds >= 0, received: -1"),
     ({"min_interval_s": float("nan")}, "`min_interval_s` must be a number of seconds >= 0, received: nan"),
+    ({"max_overhead": 0}, "`max_overhead` must be None or a fraction in (0, 1], received: 0"),
+    ({"max_overhead": 1.5}, "`max_overhead` must be None or a fraction in (0, 1], received: 1.5"),
     ({"max_points": 1}, "`max_points` must be an integer >= 2, received: 1"),
     ({"log_scale": "yes"}, "`log_scale` must be one of 'auto', True, False, received: 'yes'"),
     ({"dpi": 0}, "`dpi` must be a positive integer, received: 0"),
