@@ -118,6 +118,14 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
          r"received: '-1'$"),
         ([str(tmp_path), "--reload-interval", "nan"],
          r"argument --reload-interval: .* received: 'nan'$"),
+        # Werkzeug printed only "Name or service not known" and exited 1.
+        ([str(tmp_path), "--host", "256.1.1.1"],
+         r"--host: cannot serve on '256\.1\.1\.1' \(Name or service not known\); "
+         r"give 127\.0\.0\.1 \(this machine only\), an address of one of its "
+         r"interfaces, or 0\.0\.0\.0 \(all\)$"),
+        # An address of no interface of this machine (TEST-NET-1, RFC 5737).
+        ([str(tmp_path), "--host", "192.0.2.1"],
+         r"--host: cannot serve on '192\.0\.2\.1' \(Cannot assign requested address\)"),
     ]
     for argv, message in cases:
         assert main(["board", *argv]) == 2, argv

@@ -22,6 +22,7 @@ Example:
 
 import re
 import signal
+import socket
 import threading
 import typing
 
@@ -81,6 +82,7 @@ def start(logdir, host=DEFAULT_HOST, port=0, reload_interval=DEFAULT_RELOAD_INTE
         raise ConfigError(
             f"reload_interval: must be a number >= 0, received: {reload_interval!r}"
         )
+    _check_host(host)
     from . import _tensorboard_compat as compat
 
     try:
@@ -98,6 +100,31 @@ def start(logdir, host=DEFAULT_HOST, port=0, reload_interval=DEFAULT_RELOAD_INTE
     except OSError as error:
         raise ConfigError(f"--host: cannot serve on {host}:{port}: {error}") from None
     return Board(url=url, stop=_stopper(server))
+
+
+def _check_host(host):
+    """Fails unless `host` names an address of this machine that can be bound.
+
+    Werkzeug, under TensorBoard, answers an unresolvable or foreign address
+    by printing only the system's reason ("Name or service not known") and
+    calling `sys.exit(1)`; so the address is tried here first, on a free
+    port, and named in the error.
+
+    Raises:
+        ConfigError: `host` does not resolve, or is not this machine's.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.bind(address)
+    except (OSError, UnicodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise ConfigError(
+            f"--host: cannot serve on {host!r} ({reason}); give 127.0.0.1 (this "
+            "machine only), an address of one of its interfaces, or 0.0.0.0 (all)"
+        ) from None
 
 
 def _stopper(server):
