@@ -23,3 +23,7 @@ class LogDirError(ToolkitError, OSError):
 
 class ReportError(ToolkitError, ValueError):
     """A log directory with nothing to report: no event files or no scalars."""
+
+
+class RunLockedError(ToolkitError, RuntimeError):
+    """A run directory that another process is training."""
