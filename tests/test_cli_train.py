@@ -1,4 +1,6 @@
+import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -44,14 +46,20 @@ def test_train_attaches_every_toolkit_callback(tmp_path):
     train_tags = set(events.load(os.path.join(run_dir, "train")).Tags()["tensors"])
     assert train_tags == {
         "epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_steps_per_second",
-        "epoch_examples_per_second", "gradient_norm", "history",
+        "epoch_examples_per_second", "gradient_norm", "history", "grad_cam",
+        "custom_scalars__config__",
         "model/summary", "model/params/trainable", "model/params/non_trainable", "model/params/total",
         *variables, *activations, *{f"update_ratio/{layer}" for layer in layers},
     }
     assert events.load(os.path.join(run_dir, "train")).Tags()["graph"]
     validation_tags = set(events.load(os.path.join(run_dir, "validation")).Tags()["tensors"])
     per_class = {f"{m}/{c}" for m in ("precision", "recall") for c in range(10)}
-    assert {"epoch_loss", "epoch_accuracy", "confusion_matrix", *per_class} <= validation_tags
+    assert validation_tags == {
+        "epoch_loss", "epoch_accuracy", "confusion_matrix", "mistakes", "mistakes_table",
+        *per_class, *{f"pr_curve/{c}/pr_curves" for c in range(10)},
+    }
+    # No trace unless asked for (--profile-batches).
+    assert not os.path.exists(os.path.join(run_dir, "train", "plugins", "profile"))
     for name in ("plots/history.png", "plots/history.svg", "train/projector_config.pbtxt",
                  "train/metadata.tsv", "train/sprite.png", "checkpoints/manifest.json",
                  "config.json", "model.keras"):
@@ -108,6 +116,10 @@ def _bad_npz(tmp_path):
         (["--logdir", "{tmp}/file/logs"], "--logdir: {tmp}/file/logs cannot be created: {tmp}/file is a file, not a directory"),
         (["--data", "x.npz", "--dataset", "mnist"], "argument --dataset: not allowed with argument --data"),
         (["--run-name", "a/b"], "--run-name: 'a/b' is not a valid name"),
+        (["--profile-batches", "0"], "argument --profile-batches: must be START,STOP batches with 1 <= START <= STOP (or one batch N >= 1), received: '0'"),
+        (["--profile-batches", "5,2"], "argument --profile-batches: must be START,STOP batches with 1 <= START <= STOP (or one batch N >= 1), received: '5,2'"),
+        (["--profile-batches", "x"], "argument --profile-batches: must be START,STOP batches with 1 <= START <= STOP (or one batch N >= 1), received: 'x'"),
+        (["--profile-batches", "1,2,3"], "argument --profile-batches: must be START,STOP batches with 1 <= START <= STOP (or one batch N >= 1), received: '1,2,3'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, message):
@@ -193,3 +205,34 @@ def test_model_save_is_atomic_and_cleans_up_after_a_failure(tmp_path, monkeypatc
     assert os.listdir(tmp_path) == ["model.keras"]  # no temporary file left
     assert path.read_bytes() == saved
     assert keras.models.load_model(path).output_shape == (None, 1)
+
+
+def test_profile_batches_writes_a_trace_into_the_run(tmp_path, capsys):
+    from keras_tb_toolkit.callbacks import profile_plugin_installed
+
+    assert cli.main(["train", *TINY, "--logdir", str(tmp_path), "--run-name", "p",
+                     "--profile-batches", "2,3"]) == 0
+    traces = glob.glob(str(tmp_path / "sequential" / "p" / "train" / "plugins" / "profile"
+                           / "*" / "*.xplane.pb"))
+    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
+    note = ('ktb train: note: the trace is written, but TensorBoard shows it only with '
+            'the Profile plugin: pip install "keras-tb-toolkit[profile]"\n')
+    err = capsys.readouterr().err
+    if profile_plugin_installed():
+        assert note not in err
+    else:
+        assert note in err
+
+
+def test_profile_batches_are_checked_before_anything_is_written(tmp_path):
+    from keras_tb_toolkit.toolkit.cli.train import profile_batches
+    from keras_tb_toolkit.toolkit.errors import ConfigError
+
+    assert profile_batches("2,4") == (2, 4)
+    assert profile_batches("7") == (7, 7)
+    for bad in ((0, 2), (5, 2), (1,), (1.0, 2), (True, 2), "1,2"):
+        with pytest.raises(ConfigError, match=(
+                r"^--profile-batches must be START,STOP batches with 1 <= START <= STOP, "
+                rf"received: {re.escape(repr(bad))}$")):
+            TrainConfig(logdir=str(tmp_path / "logs"), profile_batches=bad).validate()
+    assert not (tmp_path / "logs").exists()

@@ -43,6 +43,8 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     save_freq: object = "epoch"
     resume: bool = False
+    # (start, stop) batches traced for the Profile dashboard, or None.
+    profile_batches: tuple | None = None
 
     def validate(self):
         """Checks every field, the log directory and the run to resume.
@@ -93,6 +95,7 @@ class TrainConfig:
                 "--save-freq must be 'epoch' or a positive number of batches, "
                 f"received: {self.save_freq!r}"
             )
+        check_profile_batches(self.profile_batches)
         runs.check_run_name(self.run_name)
         runs.check_writable(self.logdir)
         if self.resume:
@@ -121,11 +124,35 @@ class TrainConfig:
             raise DataError(message) from None
 
 
+def check_profile_batches(batches):
+    """Checks `--profile-batches`: None, or `(start, stop)` with 1 <= start <= stop.
+
+    The same rule as `BatchProfiler`'s, checked here so that a bad pair is a
+    usage error before TensorFlow loads.
+
+    Raises:
+        ConfigError: any other value.
+    """
+    if batches is None:
+        return
+    pair = tuple(batches) if isinstance(batches, (tuple, list)) else ()
+    if not (len(pair) == 2
+            and all(isinstance(b, int) and not isinstance(b, bool) for b in pair)
+            and 1 <= pair[0] <= pair[1]):
+        raise ConfigError(
+            "--profile-batches must be START,STOP batches with 1 <= START <= STOP, "
+            f"received: {batches!r}"
+        )
+
+
 def write_config(config, run_dir):
     """Stores the run's configuration so `--resume` trains the same run."""
     path = os.path.join(run_dir, CONFIG_FILE)
     stored = dataclasses.asdict(config)
-    stored.pop("resume")
+    # Tracing is asked for per invocation (`--profile-batches`); a resumed
+    # run traces only when asked again.
+    for per_invocation in ("resume", "profile_batches"):
+        stored.pop(per_invocation)
     with open(path, "w") as handle:
         json.dump(stored, handle, indent=2, sort_keys=True)
 

@@ -15,12 +15,17 @@ import keras
 import tensorflow as tf
 
 from ..callbacks import (
+    BatchProfiler,
     Checkpoint,
     ConfusionMatrixLogger,
     EmbeddingProjector,
+    GradCAMLogger,
     HistogramLogger,
     HistoryPlotter,
+    LayoutWriter,
+    MistakesLogger,
     ModelInfoLogger,
+    PRCurveLogger,
     ScalarLogger,
 )
 from ..callbacks._atomic_io import remove_quietly, reserve_temp, write_atomically
@@ -30,12 +35,17 @@ from .config import TrainConfig, write_config  # noqa: F401
 
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
-# Validation images the callbacks look at: the projector shows EMBEDDING_SAMPLE
-# digits, the confusion matrix counts CONFUSION_SAMPLE, activations use
-# ACTIVATION_SAMPLE.
+# Validation images the callbacks look at, fixed for the run and small, so
+# that every forward pass they make costs the epoch next to nothing
+# (bench/callback_overhead.py): the projector shows EMBEDDING_SAMPLE digits;
+# the confusion matrix, the PR curves and the mistakes are computed on the
+# first CLASSIFIER_SAMPLE of them (enough for a 10-class curve to be smooth);
+# activations use ACTIVATION_SAMPLE; Grad-CAM explains GRAD_CAM_SAMPLE, a
+# grid TensorBoard shows at a glance.
 EMBEDDING_SAMPLE = 1000
-CONFUSION_SAMPLE = 1000
+CLASSIFIER_SAMPLE = 1000
 ACTIVATION_SAMPLE = 128
+GRAD_CAM_SAMPLE = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +119,8 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
     full = pipelines(start_epoch, config.epochs)
     callbacks = [
         *build_callbacks(run_dir, full, save_freq=config.save_freq,
-                         batch_size=config.batch_size),
+                         batch_size=config.batch_size,
+                         profile_batches=config.profile_batches),
         *extra_callbacks,
     ]
     history = {}
@@ -150,13 +161,16 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
 
 
 def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1,
-                    batch_size=None):
+                    batch_size=None, profile_batches=None):
     """Every TensorBoard callback of the toolkit, writing into `run_dir`.
 
-    `ktb train` and each trial of `ktb tune` attach this set; `pipelines`
-    provides the validation samples the confusion matrix, the activation
-    histograms and the projector use. The samples are small on purpose: the
-    whole set must cost the training loop next to nothing
+    `ktb train` and each full trial of `ktb tune` attach this set; `pipelines`
+    provides the fixed validation sample that the callbacks needing a
+    forward pass share: the confusion matrix, the PR curves and the
+    mistakes look at its first `CLASSIFIER_SAMPLE` images, the activation
+    histograms at `ACTIVATION_SAMPLE`, Grad-CAM at `GRAD_CAM_SAMPLE`, the
+    projector at all of it. The samples are small on purpose: the whole set
+    must cost the training loop next to nothing
     (bench/callback_overhead.py). `ScalarLogger` stands in for
     `keras.callbacks.TensorBoard` with the same tags: it shares the run's
     events files with the other callbacks and flushes every epoch, so a
@@ -171,25 +185,32 @@ def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1,
             `1`.
         batch_size: images per batch, for the examples-per-second scalar.
             Defaults to `None` (not logged).
+        profile_batches: a `(start, stop)` pair of batches to trace with
+            `BatchProfiler`, for the Profile dashboard. Defaults to `None`
+            (no trace).
 
     Returns:
         A new list of callbacks, for one `fit()` (or one trial execution).
     """
     x_val, y_val = pipelines.validation_sample(EMBEDDING_SAMPLE)
     class_names = [str(c) for c in range(pipelines.num_classes)]
-    return [
+    classified = (x_val[:CLASSIFIER_SAMPLE], y_val[:CLASSIFIER_SAMPLE])
+    callbacks = [
         Checkpoint(os.path.join(run_dir, CHECKPOINT_DIR), save_freq=save_freq),
         ScalarLogger(run_dir, batch_size=batch_size),
+        LayoutWriter(run_dir),
         ModelInfoLogger(run_dir),
         HistogramLogger(run_dir, freq=histogram_freq, sample=x_val[:ACTIVATION_SAMPLE]),
         HistoryPlotter(run_dir),
-        ConfusionMatrixLogger(
-            run_dir,
-            validation_data=(x_val[:CONFUSION_SAMPLE], y_val[:CONFUSION_SAMPLE]),
-            class_names=class_names,
-        ),
+        ConfusionMatrixLogger(run_dir, validation_data=classified, class_names=class_names),
+        PRCurveLogger(run_dir, classified, class_names=class_names),
+        MistakesLogger(run_dir, classified, class_names=class_names),
+        GradCAMLogger(run_dir, x_val[:GRAD_CAM_SAMPLE], max_images=GRAD_CAM_SAMPLE),
         EmbeddingProjector(run_dir, data=x_val, labels=y_val, class_names=class_names),
     ]
+    if profile_batches is not None:
+        callbacks.append(BatchProfiler(run_dir, batches=profile_batches))
+    return callbacks
 
 
 def learning_rate_for(config, steps_per_epoch):

@@ -32,7 +32,6 @@ def run(args):
             logdir=args.logdir, epochs=args.epochs, trials=args.trials,
             search_epochs=args.search_epochs, limit=args.limit, seed=args.seed,
         ),
-        progress=lambda line: print(line, flush=True),
     )
     print(f"demo finished in {result.seconds:.0f} s: {result.demo_dir}")
     print("open it in TensorBoard with:")

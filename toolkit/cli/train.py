@@ -1,6 +1,8 @@
 """`ktb train`: one API style, every TensorBoard callback attached."""
 
 import argparse
+import dataclasses
+import sys
 
 from ._args import positive_float, positive_int
 from ..config import API_STYLES, LR_SCHEDULES
@@ -52,6 +54,11 @@ def add_parser(commands):
         "--deterministic", action="store_true",
         help="turn on TensorFlow op determinism (bit-exact reruns, slower)",
     )
+    train.add_argument(
+        "--profile-batches", type=profile_batches, default=None, metavar="START,STOP",
+        help="trace batches START to STOP (counted from 1 across epochs; N alone "
+        "for one batch) with TensorFlow's profiler, for the Profile dashboard",
+    )
     train.set_defaults(handler=run)
 
 
@@ -66,6 +73,37 @@ def save_freq(text):
         ) from None
 
 
+def profile_batches(text):
+    """`START,STOP` (or `N`, one batch) as a `(start, stop)` pair, 1 <= start <= stop."""
+    parts = text.split(",")
+    try:
+        pair = tuple(int(part) for part in parts)
+    except ValueError:
+        pair = ()
+    if len(pair) == 1:
+        pair = pair * 2
+    if len(pair) != 2 or not 1 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError(
+            "must be START,STOP batches with 1 <= START <= STOP (or one batch N >= 1), "
+            f"received: {text!r}"
+        )
+    return pair
+
+
+def _note_without_profile_plugin():
+    """One line on stderr saying how to get the Profile dashboard, if missing.
+
+    Not a usage error: TensorFlow's profiler writes the trace without the
+    plugin, and a trace taken on a training machine is often viewed on
+    another one that has it.
+    """
+    from ...callbacks.batch_profiler import PROFILE_EXTRA, profile_plugin_installed
+
+    if not profile_plugin_installed():
+        print("ktb train: note: the trace is written, but TensorBoard shows it only "
+              f"with the Profile plugin: {PROFILE_EXTRA}", file=sys.stderr)
+
+
 def run(args):
     from ..config import TrainConfig, read_config
 
@@ -73,6 +111,8 @@ def run(args):
         if args.run_name is None:
             raise ConfigError("--resume needs --run-name NAME, the run to continue")
         config = read_config(args.logdir, args.api, args.run_name)
+        # A trace belongs to this invocation, not to the run's configuration.
+        config = dataclasses.replace(config, profile_batches=args.profile_batches)
         print(f"resuming {config.logdir}/{config.api}/{config.run_name} with its stored configuration")
     else:
         config = TrainConfig(
@@ -88,8 +128,11 @@ def run(args):
             deterministic=args.deterministic,
             lr_schedule=args.lr_schedule,
             save_freq=args.save_freq,
+            profile_batches=args.profile_batches,
         )
     arrays = config.validate().load_arrays()
+    if config.profile_batches is not None:
+        _note_without_profile_plugin()
     from .. import training
 
     result = training.train(config, arrays=arrays)
