@@ -245,3 +245,35 @@ def stop_process(process, grace_s=10):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=grace_s)
+
+
+def files_under(root):
+    """Every file below `root`, as sorted paths relative to it."""
+    import os
+
+    return sorted(
+        os.path.relpath(os.path.join(d, f), root)
+        for d, _, files in os.walk(root) for f in files
+    )
+
+
+def assert_refused_before_tensorflow_loads(tmp_path, argv, message):
+    """`ktb ARGV` in a fresh interpreter exits 2 with the one line `message`,
+    without importing TensorFlow and without writing into `tmp_path`."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from keras_tb_toolkit.toolkit.cli import main\n"
+        "status = main(sys.argv[1:])\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was loaded'\n"
+        "sys.exit(status)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, *argv, "--logdir", str(tmp_path / "logs")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == message + "\n"
+    assert list(tmp_path.iterdir()) == []

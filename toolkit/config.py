@@ -20,6 +20,14 @@ SPACES = API_STYLES + ("all",)
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 LR_SCHEDULES = ("cosine", "constant")
 CONFIG_FILE = "config.json"
+# Ranges checked before TensorFlow loads. Seeds are what NumPy's and Keras'
+# seeding accept. Epochs and batch sizes end far beyond any real run and far
+# inside the int64 in which TensorFlow's data pipeline and learning-rate
+# schedule count them: `--epochs 10**20` passed every other check and failed
+# only in TensorFlow, with a traceback, after the run directory was made.
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 1_000_000
+MAX_BATCH_SIZE = 1_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,19 +66,31 @@ class TrainConfig:
             ConfigError: a field outside what is allowed, or `resume` without
                 a `run_name` of an existing run.
             LogDirError: `logdir` cannot be created or written.
+            RunLockedError: `resume` of a run another process is training.
         """
         if self.api not in API_STYLES:
             raise ConfigError(
                 f"--api must be one of {', '.join(API_STYLES)}, "
                 f"received: {self.api!r}"
             )
-        for name in ("epochs", "batch_size"):
+        for name, maximum in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(
                     f"--{name.replace('_', '-')} must be a positive integer, "
                     f"received: {value!r}"
                 )
+            if value > maximum:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be at most {maximum}, "
+                    f"received: {value!r}"
+                )
+        if (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                or not 0 <= self.seed <= MAX_SEED):
+            raise ConfigError(
+                f"--seed must be an integer from 0 to {MAX_SEED}, "
+                f"received: {self.seed!r}"
+            )
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise ConfigError(
                 f"--limit must be a positive integer, received: {self.limit!r}"
@@ -101,7 +121,9 @@ class TrainConfig:
         if self.resume:
             if self.run_name is None:
                 raise ConfigError("--resume needs --run-name NAME, the run to continue")
-            runs.existing_run_dir(self.logdir, self.api, self.run_name)
+            runs.check_unlocked(
+                runs.existing_run_dir(self.logdir, self.api, self.run_name)
+            )
         return self
 
     def load_arrays(self):

@@ -2,7 +2,7 @@
 
 import shlex
 
-from ._args import positive_int
+from ._args import positive_int, seed
 
 
 def add_parser(commands):
@@ -20,7 +20,7 @@ def add_parser(commands):
                       help="epochs per trial (default: %(default)s)")
     demo.add_argument("--limit", type=positive_int, default=None,
                       help="use only the first N training and test images (quick runs)")
-    demo.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    demo.add_argument("--seed", type=seed, default=0, help="(default: %(default)s)")
     demo.set_defaults(handler=run)
 
 

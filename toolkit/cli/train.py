@@ -4,8 +4,8 @@ import argparse
 import dataclasses
 import sys
 
-from ._args import positive_float, positive_int
-from ..config import API_STYLES, LR_SCHEDULES
+from ._args import positive_float, positive_int, positive_int_up_to, seed
+from ..config import API_STYLES, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, TrainConfig
 from ..data import DATASETS
 from ..errors import ConfigError
 
@@ -27,31 +27,38 @@ def add_parser(commands):
         "--dataset", choices=DATASETS, default=None,
         help="a named data set (default: mnist-mini, embedded in the package)",
     )
-    train.add_argument("--epochs", type=positive_int, default=5, help="(default: %(default)s)")
-    train.add_argument("--batch-size", type=positive_int, default=128, help="(default: %(default)s)")
-    train.add_argument("--learning-rate", type=positive_float, default=1e-3, help="(default: %(default)s)")
+    # The settings a run stores default to None here, so that `--resume` can
+    # tell one given on its command line from one left out; `run` fills in
+    # TrainConfig's defaults, which the help texts show.
+    train.add_argument("--epochs", type=positive_int_up_to(MAX_EPOCHS), default=None,
+                       help=f"(default: {TrainConfig.epochs})")
+    train.add_argument("--batch-size", type=positive_int_up_to(MAX_BATCH_SIZE), default=None,
+                       help=f"(default: {TrainConfig.batch_size})")
+    train.add_argument("--learning-rate", type=positive_float, default=None,
+                       help=f"(default: {TrainConfig.learning_rate})")
     train.add_argument("--logdir", default="logs", help="log root (default: %(default)s)")
     train.add_argument("--run-name", help="name of the run directory (default: the start time)")
-    train.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    train.add_argument("--seed", type=seed, default=None, help=f"(default: {TrainConfig.seed})")
     train.add_argument(
         "--limit", type=positive_int, default=None,
         help="use only the first N training and test images (quick runs)",
     )
     train.add_argument(
-        "--lr-schedule", choices=LR_SCHEDULES, default="cosine",
-        help="learning rate over the run (default: %(default)s)",
+        "--lr-schedule", choices=LR_SCHEDULES, default=None,
+        help=f"learning rate over the run (default: {TrainConfig.lr_schedule})",
     )
     train.add_argument(
-        "--save-freq", type=save_freq, default="epoch",
-        help="checkpoint every epoch or every N batches (default: %(default)s)",
+        "--save-freq", type=save_freq, default=None,
+        help=f"checkpoint every epoch or every N batches (default: {TrainConfig.save_freq})",
     )
     train.add_argument(
         "--resume", action="store_true",
         help="continue run --run-name from its newest valid checkpoint, with "
-        "the configuration it started with",
+        "the configuration it started with (a setting given that differs from "
+        "it is refused: start a new run to change it)",
     )
     train.add_argument(
-        "--deterministic", action="store_true",
+        "--deterministic", action="store_true", default=None,
         help="turn on TensorFlow op determinism (bit-exact reruns, slower)",
     )
     train.add_argument(
@@ -104,17 +111,50 @@ def _note_without_profile_plugin():
               f"with the Profile plugin: {PROFILE_EXTRA}", file=sys.stderr)
 
 
+# The settings a run stores in config.json, by their flag.
+STORED_SETTINGS = {
+    "epochs": "--epochs", "batch_size": "--batch-size",
+    "learning_rate": "--learning-rate", "seed": "--seed", "limit": "--limit",
+    "lr_schedule": "--lr-schedule", "save_freq": "--save-freq",
+    "deterministic": "--deterministic",
+}
+
+
+def refuse_changed_settings(args, stored):
+    """Fails if a setting given with `--resume` differs from the run's own.
+
+    A resumed run ends where an uninterrupted one would only with the
+    configuration it started with (the cosine schedule spans its epochs), so
+    a new `--epochs` or `--learning-rate` is an error, not silently ignored.
+    """
+    given = {name: getattr(args, name) for name in STORED_SETTINGS}
+    given["data"] = args.data or args.dataset
+    flags = {**STORED_SETTINGS, "data": "--data" if args.data else "--dataset"}
+    for name, value in given.items():
+        if value is not None and value != getattr(stored, name):
+            raise ConfigError(
+                f"--resume: {flags[name]} {value} differs from run "
+                f"{stored.run_name!r}, started with {getattr(stored, name)}; a "
+                "resumed run keeps its configuration: leave the flag out, or "
+                "start a new run (another --run-name) with it"
+            )
+
+
 def run(args):
-    from ..config import TrainConfig, read_config
+    from ..config import read_config
 
     if args.resume:
         if args.run_name is None:
             raise ConfigError("--resume needs --run-name NAME, the run to continue")
         config = read_config(args.logdir, args.api, args.run_name)
+        refuse_changed_settings(args, config)
         # A trace belongs to this invocation, not to the run's configuration.
         config = dataclasses.replace(config, profile_batches=args.profile_batches)
         print(f"resuming {config.logdir}/{config.api}/{config.run_name} with its stored configuration")
     else:
+        for name in STORED_SETTINGS:
+            if getattr(args, name) is None:
+                setattr(args, name, getattr(TrainConfig, name))
         config = TrainConfig(
             api=args.api,
             data=args.data or args.dataset or "mnist-mini",
