@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 
 import pytest
 
+from helpers import stop_process
 from keras_tb_toolkit.toolkit import runs
 from keras_tb_toolkit.toolkit.errors import RunLockedError
 
@@ -81,3 +83,51 @@ def test_release_leaves_a_lock_that_is_no_longer_its_own(tmp_path):
     lock.release()
     assert runs.read_lock(lock.path)["token"] == "someone else's"
 
+
+def _ktb(*argv):
+    return [sys.executable, "-m", "keras_tb_toolkit", *argv]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_two_resumes_cannot_train_one_run_and_a_killed_holder_is_taken_over(tmp_path):
+    """A trains; B's resume is refused naming A; A is SIGKILLed; C resumes."""
+    logdir = tmp_path / "logs"
+    run_dir = logdir / "sequential" / "r"
+    lock_path = run_dir / runs.LOCK_FILE
+    common = ["--logdir", str(logdir), "--run-name", "r"]
+    first = subprocess.Popen(
+        _ktb("train", "--limit", "128", "--batch-size", "64", "--epochs", "8", *common),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not (run_dir / "checkpoints" / "manifest.json").exists():
+            assert first.poll() is None, first.stderr.read()
+            assert time.monotonic() < deadline, "no checkpoint after 180 s"
+            time.sleep(0.2)
+        assert runs.read_lock(lock_path)["pid"] == first.pid
+
+        second = subprocess.run(_ktb("train", "--resume", *common),
+                                capture_output=True, text=True, timeout=120)
+        assert first.poll() is None, "the first run ended before the second was refused"
+        assert second.returncode == 2, second.stderr
+        assert second.stderr.startswith(
+            f"ktb train: error: --run-name: {run_dir} is being trained by process "
+            f"{first.pid} on {HOST} since "
+        )
+        assert second.stderr.count("\n") == 1
+
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        assert runs.read_lock(lock_path)["pid"] == first.pid  # left behind
+    finally:
+        stop_process(first)
+        first.stderr.close()
+
+    third = subprocess.run(_ktb("train", "--resume", *common),
+                           capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert "test accuracy:" in third.stdout
+    assert (run_dir / "model.keras").is_file()
+    assert not lock_path.exists()

@@ -7,6 +7,7 @@ valid checkpoint (weights, optimizer state, epoch, best value) and feeds the
 data stream from exactly where the checkpoint left it.
 """
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -82,7 +83,17 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
     Raises:
         ConfigError, LogDirError, DataError: see `TrainConfig.validate` and
             `TrainConfig.load_arrays`.
+        RunLockedError: another process is training the run
+            (`runs.RunLock`).
     """
+    # The run directory stays locked from the moment it is known (created,
+    # or found to resume) until this call returns or raises.
+    with contextlib.ExitStack() as run_lock:
+        return _train(config, run_lock, arrays=arrays,
+                      extra_callbacks=extra_callbacks, verbose=verbose)
+
+
+def _train(config, run_lock, *, arrays, extra_callbacks, verbose):
     config.validate()
     if arrays is None:
         arrays = config.load_arrays()
@@ -98,10 +109,12 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
     )
     if config.resume:
         run_dir = runs.existing_run_dir(config.logdir, config.api, config.run_name)
+        run_lock.enter_context(runs.RunLock(run_dir))
         state = Checkpoint(os.path.join(run_dir, CHECKPOINT_DIR)).restore(model)
         start_epoch, skip = (state.initial_epoch, state.batches_consumed) if state else (0, 0)
     else:
         run_dir = runs.create_run_dir(config.logdir, config.api, config.run_name)
+        run_lock.enter_context(runs.RunLock(run_dir))
         write_config(config, run_dir)
         start_epoch, skip = 0, 0
 
