@@ -84,6 +84,18 @@ def test_release_leaves_a_lock_that_is_no_longer_its_own(tmp_path):
     assert runs.read_lock(lock.path)["token"] == "someone else's"
 
 
+def test_a_lock_that_cannot_be_written_is_not_left_behind(tmp_path, monkeypatch):
+    import errno
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        runs.RunLock(tmp_path).acquire()
+    assert os.listdir(tmp_path) == []
+
+
 def _ktb(*argv):
     return [sys.executable, "-m", "keras_tb_toolkit", *argv]
 

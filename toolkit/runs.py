@@ -176,10 +176,15 @@ class RunLock:
                     raise RunLockedError(held_message(self.path, found))
                 self._move_aside_if_unchanged(found)
                 continue
-            with os.fdopen(fd, "w") as handle:
-                json.dump(holder, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    json.dump(holder, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except BaseException:
+                # A full disk: leave no lock naming no one for the next run.
+                os.remove(self.path)
+                raise
             self.token = holder["token"]
             return self
         raise RunLockedError(
