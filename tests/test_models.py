@@ -98,3 +98,40 @@ def test_subclassed_train_step_clips_the_gradient_norm(batch):
 def test_hyperparameters_that_cannot_build_are_rejected(api, hparams, message):
     with pytest.raises(ConfigError, match=message):
         models.build_model(api, **hparams)
+
+
+@pytest.mark.parametrize("api", models.API_STYLES)
+def test_same_padding_keeps_three_blocks_of_kernel_5_on_28x28(api):
+    # With "valid" padding these blocks shrink 28x28 below 1x1.
+    hparams = dict(conv_filters=(16, 16, 16), kernel_size=5)
+    if api == "functional":
+        hparams = dict(conv_filters=(16, 16, 16, 16))  # after the branches' block
+        with pytest.raises(ConfigError, match="5 conv blocks with kernel 3 shrink a 28x28"):
+            models.build_model(api, **hparams)
+    elif api != "subclassed":
+        with pytest.raises(ConfigError, match="3 conv blocks with kernel 5 shrink a 28x28"):
+            models.build_model(api, **hparams)
+    model = models.build_model(api, padding="same", batch_norm=True,
+                               batch_norm_momentum=0.9, **hparams)
+    assert tuple(model.compute_output_shape((2, 28, 28, 1))) == (2, 10)
+    momenta = {layer.momentum for layer in _layers(model)
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {0.9}
+
+
+def _layers(model):
+    return model.blocks if isinstance(model, models.SubclassedCNN) else model.layers
+
+
+def test_subclassed_keeps_padding_and_momentum_through_its_config():
+    model = models.build_model("subclassed", padding="same", batch_norm=True,
+                               batch_norm_momentum=0.9)
+    config = model.get_config()
+    assert (config["padding"], config["batch_norm_momentum"]) == ("same", 0.9)
+    rebuilt = models.SubclassedCNN.from_config(config)
+    assert (rebuilt.padding, rebuilt.batch_norm_momentum) == ("same", 0.9)
+
+
+def test_unknown_padding_is_rejected():
+    with pytest.raises(ConfigError, match="padding must be one of valid, same, received: 'full'"):
+        models.build_model("sequential", padding="full")

@@ -17,15 +17,19 @@ import keras
 
 from ..config import API_STYLES
 from ..errors import ConfigError
+from ._blocks import BATCH_NORM_MOMENTUM, PADDINGS, batch_norm_momentum
 from .functional import MERGE_MODES, build_functional
 from .sequential import build_sequential
 from .subclassed import SubclassedCNN, build_subclassed
 
 __all__ = [
     "API_STYLES",
+    "BATCH_NORM_MOMENTUM",
     "MERGE_MODES",
     "OPTIMIZERS",
+    "PADDINGS",
     "SubclassedCNN",
+    "batch_norm_momentum",
     "build_functional",
     "build_model",
     "build_sequential",

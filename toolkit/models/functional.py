@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from ..errors import ConfigError
-from ._blocks import check_fits, classifier_head, conv_bn
+from ._blocks import BATCH_NORM_MOMENTUM, check_fits, classifier_head, conv_bn
 
 MERGE_MODES = ("concat", "add")
 
@@ -21,16 +21,25 @@ def build_functional(
     dense_units=64,
     dropout=0.0,
     batch_norm=False,
+    padding="valid",
+    batch_norm_momentum=BATCH_NORM_MOMENTUM,
     name="functional_cnn",
 ):
-    """Parallel branches with different kernels, merged, a residual block, a head."""
+    """Parallel branches with different kernels, merged, a residual block, a head.
+
+    The branches and the residual block keep the image's size; `padding` is
+    that of the conv blocks after them (`"same"`: only the two poolings
+    shrink the image). `batch_norm_momentum` is the BatchNormalization
+    layers'.
+    """
     if merge not in MERGE_MODES:
         raise ConfigError(
             f"merge must be one of {', '.join(MERGE_MODES)}, received: {merge!r}"
         )
     if not branch_kernels:
         raise ConfigError("branch_kernels must name at least one kernel size")
-    check_fits(input_shape, (branch_filters,) + tuple(conv_filters), 3, pools=2)
+    check_fits(input_shape, (branch_filters,) + tuple(conv_filters), 3, pools=2,
+               padding=padding)
     inputs = keras.Input(shape=input_shape, name="image")
     branches = [
         layers.Conv2D(
@@ -48,15 +57,18 @@ def build_functional(
     x = layers.MaxPooling2D(name="pool_1")(x)
     if residual:
         channels = x.shape[-1]
-        y = conv_bn(channels, 3, batch_norm, "residual_conv_1", padding="same")(x)
+        y = conv_bn(channels, 3, batch_norm, "residual_conv_1", padding="same",
+                    momentum=batch_norm_momentum)(x)
         y = layers.Conv2D(channels, 3, padding="same", name="residual_conv_2")(y)
         if batch_norm:
-            y = layers.BatchNormalization(name="residual_bn_2")(y)
+            y = layers.BatchNormalization(momentum=batch_norm_momentum,
+                                          name="residual_bn_2")(y)
         x = layers.Add(name="residual_add")([x, y])
         x = layers.ReLU(name="residual_relu")(x)
     x = layers.MaxPooling2D(name="pool_2")(x)
     for i, filters in enumerate(conv_filters):
-        x = conv_bn(filters, 3, batch_norm, f"conv_{i + 1}")(x)
+        x = conv_bn(filters, 3, batch_norm, f"conv_{i + 1}", padding,
+                    batch_norm_momentum)(x)
     for layer in classifier_head(num_classes, dense_units, dropout):
         x = layer(x)
     return keras.Model(inputs, x, name=name)

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from ..errors import ConfigError
-from ._blocks import check_fits, classifier_head, conv_stack
+from ._blocks import BATCH_NORM_MOMENTUM, check_fits, check_padding, classifier_head, conv_stack
 
 
 @keras.saving.register_keras_serializable(package="ktb")
@@ -27,6 +27,10 @@ class SubclassedCNN(keras.Model):
         label_smoothing: label smoothing of the training loss.
             Defaults to `0.0`.
         clipnorm: global gradient norm clip, or `None`. Defaults to `None`.
+        padding: the convolutions' padding, `"valid"` or `"same"`.
+            Defaults to `"valid"`.
+        batch_norm_momentum: momentum of the BatchNormalization layers.
+            Defaults to `0.99`.
     """
 
     def __init__(
@@ -39,6 +43,8 @@ class SubclassedCNN(keras.Model):
         batch_norm=False,
         label_smoothing=0.0,
         clipnorm=None,
+        padding="valid",
+        batch_norm_momentum=BATCH_NORM_MOMENTUM,
         **kwargs,
     ):
         kwargs.setdefault("name", "subclassed_cnn")
@@ -59,7 +65,10 @@ class SubclassedCNN(keras.Model):
         self.batch_norm = batch_norm
         self.label_smoothing = float(label_smoothing)
         self.clipnorm = None if clipnorm is None else float(clipnorm)
-        self.blocks = conv_stack(self.conv_filters, kernel_size, batch_norm)
+        self.padding = check_padding(padding)
+        self.batch_norm_momentum = float(batch_norm_momentum)
+        self.blocks = conv_stack(self.conv_filters, kernel_size, batch_norm, padding,
+                                 self.batch_norm_momentum)
         self.head = classifier_head(num_classes, dense_units, dropout)
         if self.label_smoothing:
             self.loss_fn = keras.losses.CategoricalCrossentropy(
@@ -74,11 +83,18 @@ class SubclassedCNN(keras.Model):
         )
 
     def build(self, input_shape):
-        check_fits(input_shape[1:], self.conv_filters, self.kernel_size)
+        check_fits(input_shape[1:], self.conv_filters, self.kernel_size,
+                   padding=self.padding)
         shape = tuple(input_shape)
         for layer in self.blocks + self.head:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.blocks + self.head:
+            shape = layer.compute_output_shape(shape)
+        return shape
 
     def call(self, inputs, training=False):
         x = inputs
@@ -130,6 +146,8 @@ class SubclassedCNN(keras.Model):
             batch_norm=self.batch_norm,
             label_smoothing=self.label_smoothing,
             clipnorm=self.clipnorm,
+            padding=self.padding,
+            batch_norm_momentum=self.batch_norm_momentum,
         )
         return config
 
