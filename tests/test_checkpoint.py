@@ -175,7 +175,7 @@ def test_keeps_top_k_and_last(tmp_path, monitor, mode, best_seqs):
     assert manifest["best_file"] == best["file"]
     assert manifest["best"] == VALUES[best_seqs[1] - 1] == checkpoint.best
     names = {e["file"] for e in manifest["checkpoints"]}
-    assert set(os.listdir(tmp_path)) == names | {"manifest.json"}
+    assert set(os.listdir(tmp_path)) == names | {"manifest.json", "pending.json"}
     assert manifest["mode"] == ("max" if monitor == "val_acc" else "min")
 
 
@@ -216,7 +216,7 @@ def test_manifest_after_fit(tmp_path):
     best = min(entries, key=lambda e: e["value"])["file"]
     assert manifest["best_file"] == best
     assert sorted(os.listdir(directory)) == sorted(
-        [e["file"] for e in entries] + ["manifest.json"]
+        [e["file"] for e in entries] + ["manifest.json", "pending.json"]
     )
 
 
@@ -345,6 +345,31 @@ def test_corrupt_newest_falls_back_to_previous(tmp_path, how, fault):
     assert manifest["best"] == 0.35
 
 
+def test_restore_prefers_the_best_finite_checkpoint_over_nan_weights(tmp_path):
+    model = make_model()
+    checkpoint = Checkpoint(tmp_path, save_top_k=3)
+    drive(checkpoint, model, [0.5, 0.3, 0.4], fill=True)
+    checkpoint.on_train_begin()
+    checkpoint.on_epoch_begin(3)
+    for w in model.weights:  # Diverged: the newest save holds NaN weights.
+        w.assign(np.full(w.shape, np.nan, "float32"))
+    checkpoint.on_epoch_end(3, {"val_loss": float("nan")})
+    checkpoint.on_train_end()
+    names = [e["file"] for e in manifest_of(tmp_path)["checkpoints"]]
+
+    fresh = make_model(seed=1)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        state = Checkpoint(tmp_path).restore(fresh)
+    assert own_warnings(record, "Checkpoint") == [
+        f"Checkpoint: the newest checkpoint {names[-1]!r} holds NaN or inf "
+        f"weights; restored {names[1]!r} instead, the best with finite weights "
+        "(val_loss=0.3)."
+    ]
+    assert (state.initial_epoch, state.path) == (2, str(tmp_path / names[1]))
+    assert all(np.all(w == 2.0) for w in weights_of(fresh))
+
+
 def test_no_valid_checkpoint_is_an_error_naming_the_directory(tmp_path):
     checkpoint = Checkpoint(tmp_path)
     drive(checkpoint, make_model(), [0.5, 0.4])
@@ -353,6 +378,83 @@ def test_no_valid_checkpoint_is_an_error_naming_the_directory(tmp_path):
     message = f"No valid checkpoint in {re.escape(repr(str(tmp_path)))}: epoch="
     with pytest.raises(CheckpointCorruptError, match=message):
         Checkpoint(tmp_path).restore(make_model())
+
+
+def test_lost_manifest_is_rebuilt_from_the_files_that_load(tmp_path):
+    checkpoint = Checkpoint(tmp_path, save_top_k=3, save_freq=2)
+    model = make_model()
+    x, y = make_data(32)
+    model.fit(x, y, batch_size=8, validation_split=0.25, epochs=2, verbose=0,
+              callbacks=[checkpoint])
+    files = sorted(e["file"] for e in manifest_of(tmp_path)["checkpoints"])
+    newest = manifest_of(tmp_path)["checkpoints"][-1]
+    (tmp_path / "manifest.json").unlink()
+    broken = "epoch=0002-batch=0003-step=000009.keras"  # Newer, not loadable.
+    (tmp_path / broken).write_bytes(b"not a zip")
+
+    # Training on without restore() would orphan the files: it refuses.
+    message = (r"holds checkpoint files but no manifest.json \(.*"
+               + re.escape(broken) + r".*\); call restore\(\) to rebuild it")
+    with pytest.raises(CheckpointCorruptError, match=message):
+        drive(Checkpoint(tmp_path), make_model(seed=1), [0.4])
+
+    fresh = make_model(seed=1)
+    resumed = Checkpoint(tmp_path, save_top_k=3, save_freq=2)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        state = resumed.restore(fresh)
+    [message] = own_warnings(record, "Checkpoint")
+    assert message.startswith(
+        f"Checkpoint: {str(tmp_path)!r} had no manifest.json; rebuilt it from "
+        f"the {len(files)} checkpoint file(s) that load; left unlisted: {broken}: "
+        "does not load ("
+    )
+    assert message.endswith(f"resuming from {newest['file']!r}.")
+    assert (state.initial_epoch, state.batches_consumed, state.global_step) == (2, 0, 6)
+    assert state.best == pytest.approx(newest["best_so_far"], abs=1e-4)
+    for a, b in zip(weights_of(model), weights_of(fresh)):
+        np.testing.assert_array_equal(a, b)
+    rebuilt = assert_valid(tmp_path, load=True)
+    assert sorted(e["file"] for e in rebuilt["checkpoints"]) == files
+
+    # Training on keeps every file the toolkit did not itself write.
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        drive(resumed, fresh, [0.1])
+    [message] = own_warnings(record, "Checkpoint")
+    assert message == (f"Checkpoint: {str(tmp_path)!r} holds files its "
+                       f"manifest.json does not list, left in place: {broken}.")
+    assert (tmp_path / broken).exists()
+
+
+def test_no_loadable_file_and_no_manifest_refuses_naming_the_files(tmp_path):
+    (tmp_path / "epoch=0001-step=000004.keras").write_bytes(b"torn")
+    message = (f"No valid checkpoint in {re.escape(repr(str(tmp_path)))}: it has "
+               "no manifest.json and none of its files loads "
+               "\(epoch=0001-step=000004.keras: does not load \(")
+    with pytest.raises(CheckpointCorruptError, match=message):
+        Checkpoint(tmp_path).restore(make_model())
+    assert (tmp_path / "epoch=0001-step=000004.keras").exists()
+
+
+def test_an_unlisted_file_is_deleted_only_when_a_killed_save_wrote_it(tmp_path):
+    drive(Checkpoint(tmp_path, save_top_k=1), make_model(), [0.5])
+    listed = manifest_of(tmp_path)["checkpoints"][0]["file"]
+    # What a save killed after its rename leaves: the new file, unlisted.
+    ours = "epoch=0002-step=000008-val_loss=0.4000.keras"
+    (tmp_path / ours).write_bytes((tmp_path / listed).read_bytes())
+    (tmp_path / "pending.json").write_text(json.dumps({"file": ours, "dropped": []}))
+    foreign = "epoch=0009-step=000099.keras"
+    (tmp_path / foreign).write_bytes(b"someone else's")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        drive(Checkpoint(tmp_path, save_top_k=1), make_model(), [0.6])
+    assert not (tmp_path / ours).exists()
+    assert (tmp_path / foreign).exists()
+    assert own_warnings(record, "Checkpoint") == [
+        f"Checkpoint: {str(tmp_path)!r} holds files its manifest.json does not "
+        f"list, left in place: {foreign}."
+    ]
 
 
 @pytest.mark.parametrize(
@@ -414,12 +516,14 @@ def test_full_disk_keeps_previous_checkpoints(tmp_path, monkeypatch):
     checkpoint.on_train_begin()
     message = (
         "Could not write checkpoint 'epoch=0001-step=000000-val_loss=0.4000"
-        ".keras' in .*No space left on device.*intact"
+        ".keras' in .*No space left on device.* The 1 checkpoint\\(s\\) named "
+        "in its manifest.json are intact\\.$"
     )
     with pytest.raises(CheckpointWriteError, match=message):
         checkpoint.on_epoch_end(0, {"val_loss": 0.4})
     assert (tmp_path / "manifest.json").read_bytes() == before
-    assert len(os.listdir(tmp_path)) == 2  # No temporary file left.
+    # No temporary file left: the checkpoint, manifest.json, pending.json.
+    assert len(os.listdir(tmp_path)) == 3
     assert_valid(tmp_path, load=True)
     monkeypatch.undo()
 
@@ -431,7 +535,22 @@ def test_full_disk_keeps_previous_checkpoints(tmp_path, monkeypatch):
     with pytest.raises(CheckpointWriteError, match="Input/output error"):
         checkpoint.on_train_end()
     assert (tmp_path / "manifest.json").read_bytes() == before
-    assert len(os.listdir(tmp_path)) == 2
+    assert len(os.listdir(tmp_path)) == 3
+
+
+def test_a_failed_save_says_only_what_is_really_intact(tmp_path):
+    directory = tmp_path / "ckpt"
+    checkpoint = Checkpoint(directory)
+    drive(checkpoint, make_model(), [0.5])
+    checkpoint.on_train_begin()
+    for name in os.listdir(directory):  # Deleted while training goes on.
+        os.remove(directory / name)
+    os.rmdir(directory)
+    message = ("Could not write checkpoint 'epoch=0001-step=000000-val_loss=0.4000"
+               ".keras' in .*No such file or directory.* It holds no manifest.json: "
+               "no checkpoint is known intact\\.$")
+    with pytest.raises(CheckpointWriteError, match=message):
+        checkpoint.on_epoch_end(0, {"val_loss": 0.4})
 
 
 def test_every_save_stage_leaves_a_valid_directory(tmp_path, monkeypatch):
@@ -445,7 +564,8 @@ def test_every_save_stage_leaves_a_valid_directory(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", save_stages.watching_replace(check))
     drive(Checkpoint(tmp_path, save_top_k=1), make_model(), [0.5, 0.6, 0.4])
     assert seen == list(save_stages.STAGES) * 3
-    assert len(os.listdir(tmp_path)) == 2  # best + last = one file here
+    # best + last = one file here, with the manifest and the save record.
+    assert len(os.listdir(tmp_path)) == 3
 
 
 def test_one_instance_serves_two_fits(tmp_path):
@@ -523,7 +643,7 @@ def test_mirrored_strategy_has_one_writer(tmp_path):
     model.fit(*make_data(), batch_size=8, epochs=2, verbose=0, callbacks=[checkpoint])
     manifest = assert_valid(tmp_path, load=True)
     assert [e["epoch"] for e in manifest["checkpoints"]] == [0, 1]
-    assert len(os.listdir(tmp_path)) == 3
+    assert len(os.listdir(tmp_path)) == 4  # With manifest.json, pending.json.
     with strategy.scope():
         fresh = make_model(seed=1)
     state = Checkpoint(tmp_path).restore(fresh)
@@ -653,7 +773,8 @@ def test_sigkill_at_any_moment_then_resume_matches_uninterrupted(tmp_path):
         assert process.wait(timeout=60) == 0, log.read_text()
         manifest = assert_valid(directory, load=True)
         assert sorted(os.listdir(directory)) == sorted(
-            [e["file"] for e in manifest["checkpoints"]] + ["manifest.json"]
+            [e["file"] for e in manifest["checkpoints"]]
+            + ["manifest.json", "pending.json"]
         )
         assert manifest["checkpoints"][-1]["global_step"] == 3 * 8
         assert reference.wait(timeout=60) == 0, reference_log.read_text()

@@ -93,6 +93,51 @@ def test_killed_twice_in_saves_then_resumed_ends_with_identical_weights(tmp_path
         np.testing.assert_array_equal(a, b)
 
 
+def _manifest_of(tmp_path, run_name):
+    return _check_manifest(tmp_path / "sequential" / run_name / "checkpoints")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_killed_three_times_in_one_epoch_never_replays_a_batch(tmp_path):
+    """Three kills at batches 3, 6 and 12 of the second epoch: every resumed
+    segment counts its batches from the epoch's start, so the run ends at the
+    uninterrupted run's step with its weights."""
+    tiny = ["--limit", "96", "--batch-size", "8", "--epochs", "2", "--save-freq", "3",
+            "--deterministic", "--seed", "3", "--logdir", str(tmp_path)]
+    resume = ["--logdir", str(tmp_path), "--run-name", "crash", "--resume"]
+    _run_to_end([*tiny, "--run-name", "straight"])
+    straight = _manifest_of(tmp_path, "straight")["checkpoints"][-1]
+    assert straight["global_step"] == 2 * 12
+
+    # Epoch 0 makes 5 saves (batches 3, 6, 9, 12 and its end); the 6th is
+    # batch 3 of epoch 1.
+    _kill_at([*tiny, "--run-name", "crash"], "manifest_replaced", nth=6)
+    _kill_at(resume, "manifest_replaced", nth=1)
+    newest = _manifest_of(tmp_path, "crash")["checkpoints"][-1]
+    assert (newest["epoch"], newest["batch"], newest["global_step"]) == (1, 6, 18)
+    # Killed with batch 12's file renamed but not yet in the manifest.
+    _kill_at(resume, "checkpoint_replaced", nth=2)
+    newest = _manifest_of(tmp_path, "crash")["checkpoints"][-1]
+    assert (newest["epoch"], newest["batch"], newest["global_step"]) == (1, 9, 21)
+    _run_to_end(resume)
+
+    manifest = _manifest_of(tmp_path, "crash")
+    for entry in manifest["checkpoints"]:
+        # The batch in each name is the step since the epoch began.
+        assert entry["global_step"] - entry["batch"] == 12 * entry["epoch"]
+    last = manifest["checkpoints"][-1]
+    assert (last["epoch"], last["global_step"]) == (1, straight["global_step"])
+    checkpoints = tmp_path / "sequential" / "crash" / "checkpoints"
+    assert sorted(os.listdir(checkpoints)) == sorted(
+        [e["file"] for e in manifest["checkpoints"]] + ["manifest.json", "pending.json"]
+    )
+    expected = _weights(str(tmp_path / "sequential" / "straight" / "model.keras"))
+    resumed = _weights(str(tmp_path / "sequential" / "crash" / "model.keras"))
+    for a, b in zip(expected, resumed):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_resume_needs_an_existing_run(tmp_path, capsys):
     assert cli.main(["train", "--resume", "--logdir", str(tmp_path)]) == 2
     assert "--resume needs --run-name NAME" in capsys.readouterr().err

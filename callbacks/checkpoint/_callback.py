@@ -1,6 +1,5 @@
 """Checkpoint: best top-k and last checkpoints, atomic writes, exact resume."""
 
-import dataclasses
 import os
 import warnings
 
@@ -16,25 +15,7 @@ from . import _files
 from . import _manifest
 from . import _monitor
 from . import _restore
-
-@dataclasses.dataclass(frozen=True)
-class ResumeState:
-    """Where a restored run continues (returned by `Checkpoint.restore`).
-
-    `initial_epoch` is the epoch to continue at; `batches_consumed` the
-    batches of that epoch already trained, to be skipped (0 after an
-    end-of-epoch save); `global_step` the optimizer steps so far; `best` the
-    best monitored value so far; `path` the file loaded; `model` the model
-    holding the restored state.
-    """
-
-    path: str
-    initial_epoch: int
-    batches_consumed: int
-    global_step: int
-    best: float | None
-    model: object = None
-
+from ._restore import ResumeState
 
 class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
     """Keeps the best `save_top_k` checkpoints and the newest, crash-safely.
@@ -59,13 +40,22 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
 
     `restore(model)` loads the newest checkpoint whose checksum matches and
     that loads (warning once when it skips newer ones) and returns a
-    `ResumeState`. After a mid-epoch save, resume at `initial_epoch`
+    `ResumeState`; when that one holds NaN or inf weights (a diverged run),
+    it loads the best-ranked checkpoint with finite weights instead and
+    says which. After a mid-epoch save, resume at `initial_epoch`
     feeding only that epoch's remaining batches (skip `batches_consumed`;
     with `fit`, run them as `fit(initial_epoch=e, epochs=e + 1)` first),
     never the whole epoch again on mid-epoch weights; the callback counts
     batches from there and continues the best value. The directory belongs
-    to the callback: checkpoints accumulate across `fit` calls and runs,
-    and unlisted checkpoint-like files are deleted as crash leftovers.
+    to the callback: checkpoints accumulate across `fit` calls and runs.
+    The only files it deletes are its temporary files, checkpoints it
+    pruned, and a file a killed save renamed into place before listing it
+    (each save records both in `pending.json` first); any other unlisted
+    checkpoint file is left in place with a warning. Without a manifest,
+    `restore` rebuilds it from the checkpoint files that load (warning
+    once), or refuses, naming them, when none does. Checkpoints are
+    private to their owner (mode 0600, as `tempfile` creates them): they
+    hold the whole model, and TensorBoard never reads them.
 
     Args:
         directory: where checkpoints and `manifest.json` go; created when
@@ -171,10 +161,23 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
         self.best = resume.best if resume else newest
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch, self._offset = epoch, 0
+        self._epoch, self._offset = epoch, self._batches_saved_in(epoch)
         if self._resume_at and self._resume_at[0] == epoch:
             self._offset = self._resume_at[1]
         self._batches_done, self._resume_at = self._offset, None
+
+    def _batches_saved_in(self, epoch):
+        """Batches of `epoch` trained before a mid-epoch checkpoint that
+        was restored, by any instance: `fit` numbers a resumed segment's
+        batches from 0, so the count comes from what survives a kill, the
+        listed entry whose step the restored optimizer holds."""
+        steps = optimizer_steps(self.model)
+        for entry in reversed(self._entries):
+            if (entry["epoch"], entry["global_step"]) == (epoch, steps) and (
+                not entry["end_of_epoch"]
+            ):
+                return entry["batch"]
+        return 0
 
     def on_train_batch_end(self, batch, logs=None):
         done = batch + 1 + self._offset
@@ -259,7 +262,8 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
         """
         self.wait()
         model = model if model is not None else self.model
-        newest = _restore.load_newest(self.directory, model)
+        mode = _monitor.resolve_mode(self.monitor, self.mode, model)
+        newest = _restore.load_newest(self.directory, model, self.monitor, mode)
         if newest is None:
             return None
         entry, loaded, faults = newest

@@ -12,11 +12,13 @@ import os
 import threading
 
 from .. import _atomic_io
+from .. import _writable
+from . import _manifest
 from .._copying import CopiesConfiguration
 
 
 class CheckpointWriteError(OSError):
-    """A checkpoint could not be written; the previous ones are intact."""
+    """A checkpoint could not be written; the message says what is intact."""
 
 
 class BackgroundWriter(CopiesConfiguration):
@@ -63,12 +65,31 @@ def write_error(name, directory, error):
     """The CheckpointWriteError for `error` while writing `name`."""
     message = (
         f"Could not write checkpoint {name!r} in {directory!r}: {error}. "
-        "The checkpoints named in its manifest.json are intact."
+        f"{describe_intact(directory)}"
     )
     code = getattr(error, "errno", None)
     if code is None:
         return CheckpointWriteError(message)
     return CheckpointWriteError(code, message)
+
+
+def describe_intact(directory):
+    """What the directory holds that can be trusted, checked now: a failed
+    save may come with a deleted directory or a damaged file."""
+    try:
+        manifest = _manifest.read(directory)
+    except _manifest.CheckpointCorruptError:
+        return f"Its {_manifest.MANIFEST_NAME} is not valid: no checkpoint is known intact."
+    if manifest is None:
+        return f"It holds no {_manifest.MANIFEST_NAME}: no checkpoint is known intact."
+    listed = manifest["checkpoints"]
+    intact = [e["file"] for e in listed if _manifest.verify(directory, e) is None]
+    if len(intact) == len(listed):
+        return (f"The {len(listed)} checkpoint(s) named in its "
+                f"{_manifest.MANIFEST_NAME} are intact.")
+    return (f"Of the {len(listed)} checkpoint(s) named in its "
+            f"{_manifest.MANIFEST_NAME}, these are intact: "
+            f"{', '.join(intact) or 'none'}.")
 
 
 def write_temp(directory, name, save):
@@ -97,21 +118,6 @@ def prepare_directory(directory):
     Raises:
         CheckpointWriteError: if the directory cannot be created or written.
     """
-    try:
-        os.makedirs(directory, exist_ok=True)
-        probe = _atomic_io.reserve_temp(directory, "probe")
-        try:
-            with open(probe, "wb") as f:
-                f.write(b"probe")
-                f.flush()
-                os.fsync(f.fileno())
-        finally:
-            _atomic_io.remove_quietly(probe)
-    except OSError as e:
-        raise CheckpointWriteError(
-            e.errno,
-            f"Checkpoint directory {directory!r} is not writable: {e}. "
-            "Choose a directory you can write to (checked before training "
-            "starts).",
-        ) from e
+    _writable.prove_writable(directory, "Checkpoint directory",
+                             CheckpointWriteError, keep=True)
     _atomic_io.remove_temp_files(directory)

@@ -29,8 +29,10 @@ import json
 import math
 import os
 import re
+import warnings
 
 from .. import _atomic_io
+from . import _pending
 from . import _manifest_schema
 from . import _monitor
 from ._manifest_schema import FORMAT, KINDS, VERSION
@@ -63,12 +65,17 @@ def checkpoint_name(entry, monitor, taken):
         parts.append(f"batch={entry['batch']:04d}")
     parts.append(f"step={entry['global_step']:06d}")
     if entry["value"] is not None:
-        parts.append(f"{_UNSAFE.sub('_', monitor)}={entry['value']:.4f}")
+        parts.append(f"{safe_name(monitor)}={entry['value']:.4f}")
     stem = "-".join(parts)
     name, version = stem + extension, 2
     while name in taken:
         name, version = f"{stem}-v{version}{extension}", version + 1
     return name
+
+
+def safe_name(monitor):
+    """`monitor` as it appears in a file name."""
+    return _UNSAFE.sub("_", monitor)
 
 
 def retain(entries, save_top_k, keep_last, mode):
@@ -92,9 +99,14 @@ def publish(directory, temp_path, entry, header, kept, dropped_files):
     """Commits a written checkpoint, then the manifest, then prunes.
 
     Pruned files are deleted only after the manifest that no longer names
-    them is durably in place, so every file a manifest names exists.
+    them is durably in place, so every file a manifest names exists. The
+    new file and the pruned ones are first recorded in `pending.json`, the
+    only unlisted files `adopt` ever deletes.
     """
     final_path = os.path.join(directory, entry["file"])
+    # Named before the rename, so that a kill between the rename and the
+    # manifest leaves a record that these unlisted files are the callback's.
+    _pending.write_pending(directory, entry["file"], dropped_files)
     try:
         entry["sha256"], entry["size"] = _atomic_io.commit_file(
             temp_path, final_path
@@ -106,7 +118,7 @@ def publish(directory, temp_path, entry, header, kept, dropped_files):
         try:
             _atomic_io.remove_quietly(os.path.join(directory, name))
         except OSError:
-            pass  # Unnamed by the manifest: removed as an orphan next start.
+            pass  # Named by pending.json: removed on the next start.
 
 
 def write(directory, header, kept):
@@ -169,18 +181,29 @@ def verify(directory, entry):
 def adopt(directory, monitor, mode, rejected=()):
     """State to continue from the manifest in `directory`, if any.
 
-    Deletes checkpoint-like files the manifest does not name (left by a
-    killed save). Files in `rejected` (found corrupt) leave the next
-    manifest.
+    Deletes the checkpoint files a killed save left unlisted, which
+    `pending.json` names; any other unlisted checkpoint file is left in
+    place with a warning, since nothing proves the callback wrote it.
+    Files in `rejected` (found corrupt) leave the next manifest.
 
     Returns:
         `(entries to keep, rejected files still listed, next seq)`.
 
     Raises:
         ValueError: when the manifest ranks another monitor or mode.
+        CheckpointCorruptError: when checkpoint files lie in the directory
+            without a manifest (`restore` rebuilds it).
     """
     manifest = read(directory)
     if manifest is None:
+        found = orphans(directory, set())
+        if found:
+            raise CheckpointCorruptError(
+                f"Checkpoint directory {directory!r} holds checkpoint files "
+                f"but no {MANIFEST_NAME} ({', '.join(sorted(found))}); call "
+                "restore() to rebuild it from the files that load, or move "
+                "them aside."
+            )
         return [], [], 1
     if (manifest["monitor"], manifest["mode"]) != (monitor, mode):
         raise ValueError(
@@ -190,8 +213,18 @@ def adopt(directory, monitor, mode, rejected=()):
             "directory or the same monitor and mode."
         )
     entries = manifest["checkpoints"]
-    for name in orphans(directory, {e["file"] for e in entries}):
-        _atomic_io.remove_quietly(os.path.join(directory, name))
+    unlisted = orphans(directory, {e["file"] for e in entries})
+    ours = _pending.read_pending(directory)
+    for name in unlisted:
+        if name in ours:
+            _atomic_io.remove_quietly(os.path.join(directory, name))
+    foreign = sorted(set(unlisted) - ours)
+    if foreign:
+        warnings.warn(
+            f"Checkpoint: {directory!r} holds files its {MANIFEST_NAME} does "
+            f"not list, left in place: {', '.join(foreign)}.",
+            stacklevel=4,
+        )
     kept = [e for e in entries if e["file"] not in rejected]
     stale = [e["file"] for e in entries if e["file"] in rejected]
     return kept, stale, manifest["next_seq"]
@@ -232,9 +265,11 @@ def describe(faults):
 
 def orphans(directory, named):
     """Checkpoint-like files in `directory` that the manifest does not name."""
-    return [
-        n for n in os.listdir(directory) if is_checkpoint_name(n) and n not in named
-    ]
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [n for n in names if is_checkpoint_name(n) and n not in named]
 
 
 def _seq(entry):
