@@ -15,17 +15,30 @@ a hyperparameter so that one search compares the three styles:
 
 Hyperparameters that only apply to some values of another live in
 conditional scopes, so a trial records (and the HParams dashboard shows) only
-the ones that shaped its model. Some combinations cannot build on small
-images (three conv blocks of kernel 5 shrink 28x28 below 1x1): `build()`
-raises `toolkit.errors.ConfigError` and the tuner records the trial as failed.
+the ones that shaped its model.
+
+Every point of a space builds for the input shape the space is given: the
+convolutions keep the image's size (`padding="same"`), so only the 2x2
+poolings between blocks shrink it, and the most conv blocks is derived from
+the image's size (3 on 28x28, 2 on 3x3); the functional space, which pools
+twice, rejects images below 4x4 when it is made. Batch normalization's
+moving statistics fit the trial's length: given `steps_per_epoch`, their
+momentum is `models.batch_norm_momentum(steps_per_epoch)`, so the first
+validation, after one epoch, sees converged statistics rather than Keras'
+0.99 average of a few dozen steps (which scores a model that trains well
+near chance).
 
 Example:
 
-    >>> import keras_tuner as kt
+    >>> import math
+
+import keras_tuner as kt
     >>> hypermodel = make_hypermodel("functional", input_shape=(28, 28, 1))
     >>> hp = kt.HyperParameters()
     >>> model = hypermodel.build(hp)  # the default configuration
 """
+
+import math
 
 import keras_tuner as kt
 
@@ -36,6 +49,7 @@ from .errors import ConfigError
 MAX_CONV_BLOCKS = 3
 MAX_POST_BLOCKS = 2
 FILTERS = (16, 32, 64)
+FUNCTIONAL_MIN_SIDE = 4
 BRANCH_KERNELS = ("3,5", "3,7", "1,3,5")
 
 
@@ -46,12 +60,15 @@ class StyleHyperModel(kt.HyperModel):
         api: the API style whose builder the space drives.
         input_shape: shape of one image, (H, W, C). Defaults to `(28, 28, 1)`.
         num_classes: output classes. Defaults to `10`.
+        steps_per_epoch: training steps of one epoch; batch normalization's
+            momentum is fitted to it. Defaults to `None` (Keras' 0.99).
 
     Raises:
-        ConfigError: `api` is not one of the three styles.
+        ConfigError: `api` is not one of the three styles, or the image is
+            too small for the space.
     """
 
-    def __init__(self, api, input_shape=(28, 28, 1), num_classes=10):
+    def __init__(self, api, input_shape=(28, 28, 1), num_classes=10, steps_per_epoch=None):
         if api not in API_STYLES:
             raise ConfigError(
                 f"api must be one of {', '.join(API_STYLES)}, received: {api!r}"
@@ -60,15 +77,30 @@ class StyleHyperModel(kt.HyperModel):
         self.api = api
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
+        self.batch_norm_momentum = (
+            models.BATCH_NORM_MOMENTUM if steps_per_epoch is None
+            else models.batch_norm_momentum(steps_per_epoch)
+        )
+        self.max_conv_blocks = max_conv_blocks(self.input_shape)
+        if api in ("functional", "all"):
+            _check_functional_fits(self.input_shape)
 
     def build(self, hp):
         api, kwargs = self.declare(hp)
-        return models.build_model(api, self.input_shape, self.num_classes, **kwargs)
+        return models.build_model(
+            api, self.input_shape, self.num_classes, padding="same",
+            batch_norm_momentum=self.batch_norm_momentum, **kwargs,
+        )
 
     def declare(self, hp):
         """Declares the space on `hp`; returns `(api, build_model kwargs)`."""
         kwargs = _common(hp)
-        kwargs.update(STYLE_PARTS[self.api](hp))
+        if self.api == "functional":
+            kwargs.update(_branches(hp))
+        else:
+            kwargs.update(_conv_stack(hp, self.max_conv_blocks))
+        if self.api == "subclassed":
+            kwargs.update(_custom_step(hp))
         return self.api, kwargs
 
 
@@ -81,10 +113,11 @@ class AllStylesHyperModel(StyleHyperModel):
     Args:
         input_shape: shape of one image, (H, W, C). Defaults to `(28, 28, 1)`.
         num_classes: output classes. Defaults to `10`.
+        steps_per_epoch: see `StyleHyperModel`. Defaults to `None`.
     """
 
-    def __init__(self, input_shape=(28, 28, 1), num_classes=10):
-        super().__init__("sequential", input_shape, num_classes)
+    def __init__(self, input_shape=(28, 28, 1), num_classes=10, steps_per_epoch=None):
+        super().__init__("functional", input_shape, num_classes, steps_per_epoch)
         self.name = "all_space"
         self.api = "all"
 
@@ -92,7 +125,7 @@ class AllStylesHyperModel(StyleHyperModel):
         api = hp.Choice("api", list(API_STYLES))
         kwargs = _common(hp)
         with hp.conditional_scope("api", ["sequential", "subclassed"]):
-            conv = _conv_stack(hp)
+            conv = _conv_stack(hp, self.max_conv_blocks)
         with hp.conditional_scope("api", ["functional"]):
             branches = _branches(hp)
         with hp.conditional_scope("api", ["subclassed"]):
@@ -106,19 +139,48 @@ class AllStylesHyperModel(StyleHyperModel):
         return api, kwargs
 
 
-def make_hypermodel(space, input_shape=(28, 28, 1), num_classes=10):
+def make_hypermodel(space, input_shape=(28, 28, 1), num_classes=10, steps_per_epoch=None):
     """The HyperModel of `space`: an API style or `"all"`.
 
+    Args:
+        space: one of `SPACES`.
+        input_shape: shape of one image, (H, W, C). Defaults to `(28, 28, 1)`.
+        num_classes: output classes. Defaults to `10`.
+        steps_per_epoch: training steps of one epoch, which batch
+            normalization's momentum is fitted to. Defaults to `None`
+            (Keras' 0.99).
+
     Raises:
-        ConfigError: `space` is not one of `SPACES`.
+        ConfigError: `space` is not one of `SPACES`, or the image is too
+            small for it.
     """
     if space == "all":
-        return AllStylesHyperModel(input_shape, num_classes)
+        return AllStylesHyperModel(input_shape, num_classes, steps_per_epoch)
     if space not in API_STYLES:
         raise ConfigError(
             f"--space must be one of {', '.join(SPACES)}, received: {space!r}"
         )
-    return StyleHyperModel(space, input_shape, num_classes)
+    return StyleHyperModel(space, input_shape, num_classes, steps_per_epoch)
+
+
+def max_conv_blocks(input_shape):
+    """The most conv blocks of the space that fit `input_shape`.
+
+    The blocks keep the size and a 2x2 pooling halves it between two
+    blocks, so n blocks need an image of at least 2**(n-1) pixels a side.
+    """
+    side = min(input_shape[0], input_shape[1])
+    if side < 1:
+        raise ConfigError(f"input_shape must be at least 1x1, received: {input_shape!r}")
+    return min(MAX_CONV_BLOCKS, 1 + int(math.log2(side)))
+
+
+def _check_functional_fits(input_shape):
+    if min(input_shape[0], input_shape[1]) < FUNCTIONAL_MIN_SIDE:
+        raise ConfigError(
+            f"the functional space pools twice and needs images of at least "
+            f"{FUNCTIONAL_MIN_SIDE}x{FUNCTIONAL_MIN_SIDE}, received input_shape: {input_shape!r}"
+        )
 
 
 def _common(hp):
@@ -131,10 +193,10 @@ def _common(hp):
     }
 
 
-def _conv_stack(hp):
-    blocks = hp.Int("conv_blocks", 1, MAX_CONV_BLOCKS, default=2)
+def _conv_stack(hp, most):
+    blocks = hp.Int("conv_blocks", 1, most, default=min(2, most))
     kernel_size = hp.Choice("kernel_size", [3, 5])
-    filters = _block_filters(hp, "conv_blocks", "filters", MAX_CONV_BLOCKS, blocks)
+    filters = _block_filters(hp, "conv_blocks", "filters", most, blocks)
     return {"conv_filters": filters, "kernel_size": kernel_size}
 
 
@@ -170,10 +232,3 @@ def _block_filters(hp, count_name, prefix, most, count):
         if count is not None and i <= count:
             filters.append(value)
     return tuple(filters)
-
-
-STYLE_PARTS = {
-    "sequential": _conv_stack,
-    "functional": _branches,
-    "subclassed": lambda hp: {**_conv_stack(hp), **_custom_step(hp)},
-}
