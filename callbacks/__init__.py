@@ -39,6 +39,7 @@ from .mistakes_logger import MistakesLogger
 from .model_info_logger import ModelInfoLogger
 from .pr_curve_logger import PRCurveLogger
 from .scalar_logger import ScalarLogger
+from ._writable import LogDirError
 
 __all__ = [
     "BatchProfiler",
@@ -52,6 +53,7 @@ __all__ = [
     "HistoryPlotter",
     "LayoutWriter",
     "LivePlot",
+    "LogDirError",
     "MistakesLogger",
     "ModelInfoLogger",
     "PRCurveLogger",

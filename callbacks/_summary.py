@@ -23,6 +23,7 @@ import threading
 import keras
 import tensorflow as tf
 
+from . import _writable
 from ._copying import CopiesConfiguration
 
 
@@ -96,6 +97,7 @@ class _Shared:
         self.path = path
         self.holders = 0
         self.writer = None
+        self.proven = False  # Writable, checked once while it is held.
 
 
 class _SharedWriters:
@@ -181,10 +183,18 @@ class RunWriters(CopiesConfiguration):
         may write into (when it is the chief): a shared writer then stays
         open until the last callback of the run releases it in
         `on_train_end`, so one `fit` writes one events file per directory,
-        whatever order the callbacks write and finish in.
+        whatever order the callbacks write and finish in. Each directory is
+        proven writable on its first hold, before any training step.
+
+        Raises:
+            LogDirError: naming the directory and the reason when it cannot
+                be created or written.
         """
         for subdir in subdirs:
-            self._entry(subdir)
+            entry = self._entry(subdir)
+            if not entry.proven:
+                _writable.prove_writable(entry.path)
+                entry.proven = True
 
     def writer(self, subdir=""):
         return SHARED_WRITERS.open(self._entry(subdir))

@@ -65,8 +65,9 @@ def check_bool(value, name):
 
 
 def check_choice(value, name, allowed):
-    """Returns `value` if it is one of `allowed`."""
-    if value not in allowed:
+    """Returns `value` if it is one of `allowed`, of the same type: `1` is
+    not `True` here, though Python holds them equal."""
+    if not any(type(value) is type(a) and value == a for a in allowed):
         choices = ", ".join(repr(a) for a in allowed)
         raise ValueError(
             f"`{name}` must be one of {choices}, received: {value!r}"

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from ._summary import is_chief
 from ._validation import check_log_dir
+from ._writable import prove_writable
 
 __all__ = ["BatchProfiler", "profile_plugin_installed"]
 
@@ -82,6 +83,8 @@ class BatchProfiler(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._batch = 0
         self._profiling = False
+        if is_chief():
+            prove_writable(os.path.join(self.log_dir, "train"))
 
     def on_train_batch_begin(self, batch, logs=None):
         self._batch += 1

@@ -151,6 +151,8 @@ class LayoutWriter(CopiesConfiguration, keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._writers.close()
+        if is_chief(self.model):
+            self._writers.hold("train")
         self._charted = None
         self._first_epoch = True
         self._write(list(self.metrics or model_metrics(self.model)))

@@ -278,16 +278,17 @@ def _scalar(value):
 
 
 def _record(history, epochs, epoch, logs):
-    """Appends the numbers of `logs` at `epoch`, NaN-padding the others."""
+    """Appends the numbers of `logs` at `epoch`, padding the others with
+    None (not logged), which `plot_history` tells apart from a NaN value."""
     epochs.append(epoch)
     for key, value in logs.items():
         number = _scalar(value)
         if number is not None:
-            history.setdefault(key, [math.nan] * (len(epochs) - 1))
+            history.setdefault(key, [None] * (len(epochs) - 1))
             history[key].append(number)
     for values in history.values():
         if len(values) < len(epochs):
-            values.append(math.nan)
+            values.append(None)
 
 
 def _thinned(history, epochs, max_points):

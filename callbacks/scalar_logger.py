@@ -80,6 +80,8 @@ class ScalarLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._reset()
+        if is_chief(self.model):
+            self._writers.hold("train", "validation")
         if tf.config.list_logical_devices("GPU"):
             _reset_peak_memory()
 

@@ -1,6 +1,8 @@
 """Tests for `plot_history` and `HistoryPlotter` (callbacks.history_plotter)."""
 
+import errno
 import os
+import re
 import warnings
 
 import keras
@@ -19,7 +21,8 @@ from helpers import (
 )
 from matplotlib.figure import Figure
 
-from keras_tb_toolkit.callbacks import HistoryPlotter, plot_history
+from keras_tb_toolkit.callbacks import HistoryPlotter, LogDirError, plot_history
+from keras_tb_toolkit.callbacks import _figures
 
 # Two metrics (loss, accuracy) side by side: 2 x 4 by 3 inches at 100 dpi.
 TWO_PANELS = (300, 800, 4)
@@ -88,7 +91,7 @@ def test_plot_history_takes_a_keras_history_and_selects_metrics():
 
 def test_plot_history_grid_and_missing_values():
     figure = plot_history(
-        {"loss": [3.0, 2.0, 1.0, 0.5], "val_loss": [3.0, np.nan, 1.5],
+        {"loss": [3.0, 2.0, 1.0, 0.5], "val_loss": [3.0, None, 1.5],
          "a": [1, 2, 3, 4], "b": [1, 2, 3, 4], "val_c": [1, 2, 3, 4]},
         epochs=[5, 6, 7, 8],
     )
@@ -101,6 +104,19 @@ def test_plot_history_grid_and_missing_values():
     np.testing.assert_array_equal(validation.get_xdata(), [5, 7])
     assert [l.get_label() for l in figure.axes[3].get_lines()] == [
         "validation"]
+
+
+def test_non_finite_values_are_marked_not_hidden():
+    figure = plot_history({"loss": [2.0, 1.0, float("nan"), float("inf")],
+                           "val_loss": [2.5, None, 1.2, 1.1]})
+    axes = figure.axes[0]
+    train, validation = axes.get_lines()[:2]
+    np.testing.assert_array_equal(train.get_xdata(), [0, 1])
+    np.testing.assert_array_equal(validation.get_xdata(), [0, 2, 3])
+    marks = [l.get_xdata()[0] for l in axes.get_lines() if l.get_gid() == "nonfinite"]
+    assert marks == [2, 3]
+    [note] = [t.get_text() for t in axes.texts]
+    assert note == "train nan at epoch 2\ntrain inf at epoch 3"
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -119,6 +135,11 @@ def test_plot_history_grid_and_missing_values():
      "`log_scale` must be one of 'auto', True, False, received: 'yes'"),
     ({"history": {"loss": [1.0]}, "dpi": 0}, ValueError,
      "`dpi` must be a positive integer, received: 0"),
+    ({"history": {"val_": [1]}}, ValueError,
+     r"`history` must name at least one metric \(a key other than 'val_'\), "
+     r"received keys: \['val_'\]"),
+    ({"history": {"loss": [1.0]}, "log_scale": 1}, ValueError,
+     "`log_scale` must be one of 'auto', True, False, received: 1"),
 ])
 def test_plot_history_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -147,9 +168,8 @@ def test_fit_writes_images_every_freq_epochs_and_files(tmp_path):
     assert plotter.epoch == [0, 1, 2]
     assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(
         plotter.history)
-    # Validated at epoch 1 only: NaN elsewhere, skipped when drawn.
-    assert np.isnan(plotter.history["val_loss"]).tolist() == [True, False,
-                                                              True]
+    # Validated at epoch 1 only: None elsewhere, skipped when drawn.
+    assert [v is None for v in plotter.history["val_loss"]] == [True, False, True]
 
 
 def test_two_fits_continue_the_curves_without_duplicate_steps(tmp_path):
@@ -195,12 +215,24 @@ def test_no_known_metric_writes_nothing_and_does_not_crash(tmp_path):
     assert not os.path.exists(os.path.join(str(tmp_path), "train"))
 
 
-def test_a_file_that_cannot_be_saved_warns_once(tmp_path):
+def test_plots_under_a_file_fail_before_training(tmp_path):
     (tmp_path / "plots").write_text("a file, not a directory")
-    with pytest.warns(UserWarning, match="HistoryPlotter: could not save "
-                      ".*history.png") as caught:
+    plots = re.escape(repr(os.path.join(str(tmp_path), "plots")))
+    with pytest.raises(LogDirError, match=f"Log directory {plots} is not "
+                       "writable: File exists"):
         fit(HistoryPlotter(str(tmp_path)), epochs=1)
-    assert len(own_warnings(caught, "HistoryPlotter")) == 1
+
+
+def test_a_plot_that_cannot_be_saved_at_the_end_is_an_error(tmp_path, monkeypatch):
+    def full_disk(figure, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_figures, "save_figure", full_disk)
+    path = re.escape(repr(os.path.join(str(tmp_path), "plots", "history.png")))
+    with pytest.raises(LogDirError, match=f"HistoryPlotter could not save {path}: "
+                       "No space left on device; a history.png saved there "
+                       "before is left whole.$"):
+        fit(HistoryPlotter(str(tmp_path)), epochs=1)
 
 
 def test_gradient_tape_loop_with_callback_list(tmp_path):

@@ -17,6 +17,7 @@ from .._validation import (
     check_names,
     check_positive_int,
 )
+from .._writable import LogDirError, prove_writable
 from . import _history
 
 __all__ = ["HistoryPlotter", "plot_history"]
@@ -32,8 +33,9 @@ def plot_history(history, metrics=None, epochs=None, log_scale="auto",
     A pure function: it returns a new `matplotlib.figure.Figure` (made
     without `pyplot`, so nothing is shown and no global state changes). The
     loss comes first, then the other metrics in the order of `history`.
-    Missing values (NaN) are skipped, so a validation curve logged every few
-    epochs is still drawn as a line.
+    Values not logged (None) are skipped, so a validation curve logged
+    every few epochs is still drawn as a line. A NaN or infinite value is
+    never hidden: its epoch gets a red dotted line and a note in the axes.
 
     Args:
         history: A `keras.callbacks.History` (as returned by `fit`) or a
@@ -56,8 +58,9 @@ def plot_history(history, metrics=None, epochs=None, log_scale="auto",
     Raises:
         TypeError: If `history` is not a dict or `History`, or holds values
             that are not numbers.
-        ValueError: If `history` is empty, `metrics` names a metric that is
-            not in it, or `epochs` is shorter than the longest series.
+        ValueError: If `history` is empty or names no metric, `metrics`
+            names a metric that is not in it, `epochs` is shorter than the
+            longest series, or `log_scale` is not one of its choices.
 
     Example:
 
@@ -167,6 +170,8 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
         self._steps.begin()
         if is_chief(self.model):
             self._writers.hold("train")
+            if self.formats:
+                prove_writable(os.path.join(self.log_dir, "plots"))
 
     def on_epoch_end(self, epoch, logs=None):
         step = self._steps.step(epoch)
@@ -193,9 +198,13 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
                 try:
                     _figures.save_figure(figure, path)
                 except OSError as error:
-                    warnings.warn(f"HistoryPlotter: could not save {path}: "
-                                  f"{error}", stacklevel=2)
-                    break
+                    # Written atomically: an earlier file there is whole.
+                    raise LogDirError(
+                        error.errno,
+                        f"HistoryPlotter could not save {path!r}: "
+                        f"{error.strerror or error}; a history.{file_format} "
+                        "saved there before is left whole.",
+                    ) from error
         finally:
             self._writers.close()
 
@@ -218,12 +227,12 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
             if number is None:
                 continue
             if key not in self.history:
-                self.history[key] = [np.nan] * len(self.epoch)
+                self.history[key] = [None] * len(self.epoch)
             self.history[key].append(number)
         self.epoch.append(step)
         for series in self.history.values():
             if len(series) < len(self.epoch):
-                series.append(np.nan)
+                series.append(None)  # Not logged, unlike a NaN value.
 
     def _metrics_to_plot(self):
         """The metrics to draw; warns once about requested ones not logged."""

@@ -25,14 +25,17 @@ _MAX_COLUMNS = 3
 # rows). Fixed margins instead of a layout engine, which would double the
 # drawing time that every logged epoch pays.
 _HISTORY_MARGINS = (0.6, 0.15, 0.5, 0.35, 0.65, 0.7)
+_NONFINITE = "nonfinite"  # The gid of the marks of NaN and inf values.
 
 
 def history_series(history, metrics=None, epochs=None):
     """Checks the arguments of `plot_history`; returns `(series, epochs)`.
 
     `series` maps each selected metric name to its `(train, validation)`
-    float arrays (None when absent), padded with NaN to the length of
-    `epochs`.
+    float arrays (None when absent), masked where the metric was not logged
+    (None in `history`, or past the end of a shorter series) and padded to
+    the length of `epochs`. A NaN or infinite value is kept, unmasked: it
+    is a value the model logged, and is shown.
     """
     if isinstance(history, keras.callbacks.History):
         if epochs is None:
@@ -56,6 +59,11 @@ def history_series(history, metrics=None, epochs=None):
             f"numbers (the longest series), received: {epochs!r}"
         )
     available = metric_names(values)
+    if not available:
+        raise ValueError(
+            "`history` must name at least one metric (a key other than "
+            f"{VALIDATION_PREFIX!r}), received keys: {sorted(history)}"
+        )
     selected = available if metrics is None else check_names(metrics, "metrics")
     unknown = [name for name in selected if name not in available]
     if unknown:
@@ -67,8 +75,9 @@ def history_series(history, metrics=None, epochs=None):
     def padded(key):
         if key not in values:
             return None
-        return np.pad(values[key], (0, length - len(values[key])),
-                      constant_values=np.nan)
+        count = length - len(values[key])
+        missing = np.ma.masked_array(np.full(count, np.nan), [True] * count)
+        return np.ma.concatenate([values[key], missing])
 
     series = {
         name: (padded(name), padded(VALIDATION_PREFIX + name))
@@ -89,8 +98,12 @@ def metric_names(history):
 
 
 def _as_series(key, series):
+    """`series` as a float array masked where an entry is None."""
     try:
-        return np.asarray(series, dtype=float).reshape(-1)
+        series = list(np.asarray(series, dtype=object).reshape(-1))
+        missing = [value is None for value in series]
+        values = [np.nan if value is None else value for value in series]
+        return np.ma.masked_array(np.asarray(values, dtype=float), missing)
     except (TypeError, ValueError):
         raise TypeError(
             f"`history[{key!r}]` must be a sequence of numbers, "
@@ -107,8 +120,8 @@ def wants_log_scale(name, values, log_scale):
     """
     if log_scale is False or "loss" not in name:
         return False
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
+    finite = np.ma.getdata(values).astype(float)
+    finite = finite[np.isfinite(finite) & ~np.ma.getmaskarray(values)]
     if finite.size == 0 or finite.min() <= 0:
         return False
     return bool(log_scale is True or finite.max() / finite.min() > 10)
@@ -120,7 +133,7 @@ def history_layout(series, log_scale="auto"):
     layout = []
     for name, (train, validation) in series.items():
         shown = [v for v in (train, validation) if v is not None]
-        log = wants_log_scale(name, np.concatenate(shown), log_scale)
+        log = wants_log_scale(name, np.ma.concatenate(shown), log_scale)
         layout.append((name, train is not None, validation is not None, log))
     return tuple(layout)
 
@@ -185,14 +198,34 @@ def history_axes(layout, title=None, dpi=100):
 
 
 def fill_history(figure, series, epochs):
-    """Sets the lines of a figure made by `history_axes` to `series`."""
+    """Sets the lines of a figure made by `history_axes` to `series`.
+
+    Each epoch whose value is NaN or infinite gets a red dotted line and a
+    note in the axes, so that a diverged run never looks like a healthy
+    curve.
+    """
     epochs = np.asarray(epochs)
     for axes, (train, validation) in zip(figure.axes, series.values()):
-        values = [v for v in (train, validation) if v is not None]
-        for line, points in zip(axes.get_lines(), values):
-            # Skipping missing epochs (NaN) joins the points that exist, so
+        for artist in [*axes.lines, *axes.texts]:
+            if artist.get_gid() == _NONFINITE:
+                artist.remove()  # Marks of the previous redraw.
+        named = [(v, n) for v, n in ((train, "train"), (validation, "validation"))
+                 if v is not None]
+        notes = []
+        for line, (points, label) in zip(axes.get_lines(), named):
+            data = np.ma.getdata(points)
+            logged = ~np.ma.getmaskarray(points)
+            # Skipping epochs not logged joins the points that exist, so
             # validation every k epochs still draws a line.
-            logged = np.isfinite(points)
-            line.set_data(epochs[logged], points[logged])
+            finite = logged & np.isfinite(data)
+            line.set_data(epochs[finite], data[finite])
+            bad = logged & ~np.isfinite(data)
+            for epoch, value in zip(epochs[bad], data[bad]):
+                notes.append(f"{label} {value} at epoch {epoch}")
+                axes.axvline(epoch, color="red", linestyle=":", gid=_NONFINITE)
+        if notes:
+            axes.text(0.02, 0.98, "\n".join(notes[:4] + ["..."] * (len(notes) > 4)),
+                      transform=axes.transAxes, va="top", color="red",
+                      fontsize=8, gid=_NONFINITE)
         axes.relim()
         axes.autoscale_view()
