@@ -8,6 +8,8 @@ model before training starts, and runs the forward pass; `ClassifierLogger`
 is the callback around it that both subclass.
 """
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -43,6 +45,24 @@ def to_probabilities(outputs):
         return outputs
     shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def predicted_classes(outputs, threshold=0.5):
+    """The predicted class of each row of model `outputs`.
+
+    One output column is a binary classifier: class 1 where its probability
+    (see `to_probabilities`) is at least `threshold`. Several columns: the
+    most probable class.
+    """
+    outputs = np.asarray(outputs)
+    if outputs.shape[1] == 1:
+        return (to_probabilities(outputs)[:, 1] >= threshold).astype(np.int64)
+    return np.argmax(outputs, axis=1)
+
+
+def num_classes_of(width):
+    """Classes of a model with `width` output columns (1: binary, 2)."""
+    return 2 if width == 1 else width
 
 
 class ClassScores(CopiesConfiguration):
@@ -137,7 +157,7 @@ class ClassScores(CopiesConfiguration):
                 f"one, received output {shape or type(outputs).__name__}"
             )
         width = shape[1]
-        num_classes = 2 if width == 1 else width
+        num_classes = num_classes_of(width)
         if self.num_classes is not None and self.num_classes != num_classes:
             raise ValueError(
                 f"{self.owner}: the model outputs {width} score(s) per "
@@ -154,13 +174,26 @@ class ClassScores(CopiesConfiguration):
         self.num_classes = num_classes
 
     def probabilities(self):
-        """(n, num_classes) class probabilities under the bound model."""
+        """(n, num_classes) class probabilities under the bound model, or
+        None when an output is NaN or inf (a diverged model)."""
         batches = []
         for start in range(0, len(self.labels), self.batch_size):
             x = keras.tree.map_structure(
                 lambda a: a[start:start + self.batch_size], self.x)
             batches.append(keras.ops.convert_to_numpy(self._forward(x)))
-        return to_probabilities(np.concatenate(batches))
+        outputs = np.concatenate(batches)
+        if not np.isfinite(outputs).all():
+            return None
+        return to_probabilities(outputs)
+
+
+def warn_not_finite(owner, epoch):
+    """The one line a logger says when it skips an epoch of NaN outputs."""
+    warnings.warn(
+        f"{owner}: the model's outputs at epoch {epoch} are NaN or inf "
+        "(training diverged?); nothing is logged for this epoch.",
+        stacklevel=3,
+    )
 
 
 class ClassifierLogger(CopiesConfiguration, keras.callbacks.Callback):
@@ -194,12 +227,17 @@ class ClassifierLogger(CopiesConfiguration, keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._writers.close()
+        if is_chief(self.model):
+            self._writers.hold("validation")
         self._scores.bind(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch % self.freq or not is_chief(self.model):
             return
         probabilities = self._scores.probabilities()
+        if probabilities is None:
+            warn_not_finite(type(self).__name__, epoch)
+            return
         with self._writers.writer("validation").as_default(step=epoch):
             self.write(probabilities, self._scores.labels, self._scores.names)
         self._writers.flush()

@@ -1,5 +1,6 @@
 """Confusion matrix and per-class precision and recall in TensorBoard."""
 
+import numbers
 import warnings
 
 import keras
@@ -8,6 +9,7 @@ import tensorflow as tf
 
 from . import _confusion
 from . import _figures
+from ._class_scores import num_classes_of, predicted_classes, warn_not_finite
 from ._copying import CopiesConfiguration
 from ._summary import EpochSteps, RunWriters, is_chief
 from ._validation import check_log_dir, check_names, check_positive_int
@@ -20,8 +22,10 @@ class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
 
     At the end of every epoch where `epoch % freq == 0` (Keras'
     `histogram_freq` rule, so epoch 0 is always written; step = epoch) it
-    runs one prediction pass over `validation_data`, takes the arg-max of the outputs
-    (so logits and probabilities both work), and writes to
+    runs one prediction pass over `validation_data`, takes the predicted
+    class (the arg-max of several outputs, so logits and probabilities both
+    work; for one sigmoid or logit output, class 1 when its probability is
+    at least `threshold`), and writes to
     `<log_dir>/validation` the image `confusion_matrix` (rows: true class,
     columns: predicted class, shaded by row fraction, non-zero counts
     written in the cells) and the scalars `precision/<class>` and
@@ -29,8 +33,11 @@ class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
     while training runs. A class never predicted has precision 0; a class
     absent from the data has recall 0.
 
-    The model needs one output per class (softmax or logits); a model with
-    another output shape gets one warning and nothing is logged. One
+    The model needs one output per class (softmax or logits), or one
+    output for a binary classifier (two classes); a model with another
+    output shape gets one warning and nothing is logged. An epoch whose
+    outputs are NaN or inf (a diverged model) is skipped with a one-line
+    warning rather than drawn as the matrix of class 0. One
     instance is one run: a second `fit()` continues the steps after the
     last one written, so no step is written twice.
 
@@ -46,13 +53,15 @@ class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
         batch_size: Batch size of the prediction pass over arrays.
             Defaults to `256`.
         dpi: Resolution of the image. Defaults to `100`.
+        threshold: For a model with one output, the probability from which
+            class 1 is predicted. Defaults to `0.5`.
 
     Raises:
         TypeError: If `log_dir` is not a path, `validation_data` is neither
             a tuple `(x, y)` nor a `tf.data.Dataset`, or `class_names` is not
             a sequence of strings.
         ValueError: If `freq`, `batch_size` or `dpi` is not a positive
-            integer, the data is empty, infinite or has bad labels, or
+            integer, `threshold` is not strictly between 0 and 1, the data is empty, infinite or has bad labels, or
             `class_names` is not unique or does not match the number of
             classes (checked at `on_train_begin` when only the model knows).
 
@@ -78,12 +87,17 @@ class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
     _SHARED = ("_x", "_labels", "_dataset")
 
     def __init__(self, log_dir, validation_data, freq=1, class_names=None,
-                 batch_size=256, dpi=100):
+                 batch_size=256, dpi=100, threshold=0.5):
         super().__init__()
         self.log_dir = check_log_dir(log_dir)
         self.freq = check_positive_int(freq, "freq")
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.dpi = check_positive_int(dpi, "dpi")
+        if isinstance(threshold, bool) or not isinstance(
+                threshold, numbers.Real) or not 0 < threshold < 1:
+            raise ValueError("`threshold` must be a number strictly between "
+                             f"0 and 1, received: {threshold!r}")
+        self.threshold = float(threshold)
         self.class_names = check_names(class_names, "class_names")
         if self.class_names and len(set(self.class_names)) != len(
                 self.class_names):
@@ -158,7 +172,7 @@ class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
         elif labels is not None and labels.max() >= num_classes:
             message = (
                 f"`validation_data` has labels up to {labels.max()} but the "
-                f"model has only {num_classes} outputs"
+                f"model predicts only {num_classes} classes"
             )
         if message and raise_error:
             raise ValueError(message)
@@ -186,7 +200,7 @@ class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
                                         input_signature=[self._input_spec()])
             self._forward_model = model
         try:
-            num_classes = model.outputs[0].shape[-1]
+            num_classes = num_classes_of(model.outputs[0].shape[-1])
         except (AttributeError, IndexError, TypeError, ValueError):
             num_classes = None  # Subclassed or unbuilt: check at the epoch.
         if num_classes:
@@ -197,7 +211,7 @@ class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
         step = self._steps.step(epoch)
         if step % self.freq or self._disabled or not is_chief(self.model):
             return
-        matrix = self._confusion_matrix()
+        matrix = self._confusion_matrix(step)
         if matrix is not None:
             # Drawing and writing overlap with the next epoch.
             self._worker.submit(self._write, matrix, step)
@@ -226,23 +240,23 @@ class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
             x = tf.nest.map_structure(lambda part: part[start:end], self._x)
             yield x, self._labels[start:end]
 
-    def _confusion_matrix(self):
+    def _confusion_matrix(self, epoch):
         """The matrix of this epoch, or None (with one warning) if the
         model or the data does not fit."""
-        labels, predictions = [], []
+        labels, outputs = [], []
         try:
             for x, batch_labels in self._batches():
-                outputs = self._forward(x)
-                if not tf.is_tensor(outputs) or outputs.shape.rank != 2 or (
-                        outputs.shape[1] < 2):
-                    shape = getattr(outputs, "shape", type(outputs).__name__)
+                batch = self._forward(x)
+                if not tf.is_tensor(batch) or batch.shape.rank != 2:
+                    shape = getattr(batch, "shape", type(batch).__name__)
                     self._disable(
                         "the model must output one score per class, shape "
-                        f"(batch, num_classes >= 2); it outputs {shape}"
+                        "(batch, num_classes), or (batch, 1) for a binary "
+                        f"one; it outputs {shape}"
                     )
                     return None
                 labels.append(batch_labels)
-                predictions.append(tf.argmax(outputs, axis=1).numpy())
+                outputs.append(batch.numpy())
         except (ValueError, TypeError, tf.errors.OpError) as error:
             # Bad labels in a dataset batch, inputs the model refuses.
             self._disable(f"{type(error).__name__}: {error}")
@@ -250,12 +264,16 @@ class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
         if not labels:
             self._disable("`validation_data` yielded no batch")
             return None
-        num_classes = outputs.shape[1]
+        outputs = np.concatenate(outputs)
+        if not np.isfinite(outputs).all():
+            warn_not_finite("ConfusionMatrixLogger", epoch)
+            return None
+        num_classes = num_classes_of(outputs.shape[1])
         labels = np.concatenate(labels)
         if not self._check_num_classes(num_classes, labels):
             return None
         return _confusion.confusion_matrix(
-            labels, np.concatenate(predictions), num_classes)
+            labels, predicted_classes(outputs, self.threshold), num_classes)
 
     def _write(self, matrix, step):
         """Runs on the worker thread."""

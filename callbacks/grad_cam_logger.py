@@ -8,6 +8,7 @@ import tensorflow as tf
 from matplotlib import colormaps
 
 from . import _activations
+from ._class_scores import warn_not_finite
 from ._copying import CopiesConfiguration
 from ._summary import RunWriters, is_chief
 from ._validation import (
@@ -264,12 +265,17 @@ class GradCAMLogger(CopiesConfiguration, keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._writers.close()
+        if is_chief(self.model):
+            self._writers.hold("train")
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch % self.freq or not is_chief(self.model):
             return
         heatmaps = grad_cam_heatmaps(self.model, self._layer, self.images,
                                      self.class_index)
+        if not np.isfinite(heatmaps).all():  # Not drawn as a cold map.
+            warn_not_finite("GradCAMLogger", epoch)
+            return
         with self._writers.writer("train").as_default(step=epoch):
             tf.summary.image("grad_cam",
                              grad_cam_grid(self.images, heatmaps))

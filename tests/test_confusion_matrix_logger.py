@@ -12,6 +12,7 @@ from helpers import (
     assert_warned_once,
     mirrored_strategy,
     not_chief,
+    own_warnings,
     tiny_classifier,
     tiny_classifier_build,
     train_with_callback_list,
@@ -19,7 +20,7 @@ from helpers import (
 )
 
 from keras_tb_toolkit.callbacks import _confusion
-from keras_tb_toolkit.callbacks import ConfusionMatrixLogger
+from keras_tb_toolkit.callbacks import ConfusionMatrixLogger, LogDirError
 
 NAMES = ["low", "mid", "high"]
 TAGS = {"confusion_matrix"} | {
@@ -184,15 +185,48 @@ def fit_expecting_one_warning(logger, model, x, y, match):
     assert_warned_once(caught, "ConfusionMatrixLogger", match)
 
 
-def test_one_output_unit_warns_once_and_logs_nothing(tmp_path):
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
-    x, y = np.ones((8, 8)), np.zeros(8)
-    fit_expecting_one_warning(
-        ConfusionMatrixLogger(str(tmp_path), (x, y)), model, x, y,
-        "the model must output one score per class, shape (batch, "
-        "num_classes >= 2); it outputs (8, 1)")
-    assert os.listdir(str(tmp_path)) == []
+class BinarySubclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(1, activation="sigmoid")
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+
+def binary_model(style):
+    keras.utils.set_random_seed(0)
+    if style == "subclassed":
+        model = BinarySubclassed()
+    elif style == "sequential":
+        model = keras.Sequential(
+            [keras.Input((8,)), keras.layers.Dense(1, activation="sigmoid")])
+    else:
+        inputs = keras.Input((8,))
+        model = keras.Model(
+            inputs, keras.layers.Dense(1, activation="sigmoid")(inputs))
+    model.compile("sgd", "binary_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize("style", ["sequential", "functional", "subclassed"])
+@pytest.mark.parametrize("labels", ["both", "zeros"])
+def test_binary_sigmoid_model_logs_two_classes(tmp_path, style, labels):
+    x = np.random.default_rng(0).random((16, 8)).astype("float32")
+    y = (x[:, 0] > 0.5).astype("int64") if labels == "both" else np.zeros(16, "int64")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        binary_model(style).fit(x, y, epochs=1, verbose=0, callbacks=[
+            ConfusionMatrixLogger(str(tmp_path), (x, y), threshold=0.3)])
+    assert own_warnings(caught, "ConfusionMatrixLogger") == []
+    written = scalars(str(tmp_path / "validation"))
+    assert set(written) == {"precision/0", "precision/1", "recall/0", "recall/1"}
+
+
+def test_a_threshold_outside_0_and_1_is_an_error():
+    with pytest.raises(ValueError, match="`threshold` must be a number strictly "
+                       "between 0 and 1, received: 1"):
+        ConfusionMatrixLogger("logs", (X, Y), threshold=1)
 
 
 class Subclassed(keras.Model):
@@ -216,18 +250,18 @@ def test_mismatch_found_only_at_the_epoch_warns_once(tmp_path):
     dataset = tf.data.Dataset.from_tensor_slices((x, y + 1)).batch(16)
     fit_expecting_one_warning(
         ConfusionMatrixLogger(str(tmp_path), dataset), model, x, y,
-        "`validation_data` has labels up to 3 but the model has only 3 "
-        "outputs")
+        "`validation_data` has labels up to 3 but the model predicts only 3 "
+        "classes")
     assert os.listdir(str(tmp_path)) == []
 
 
-def test_a_write_failure_warns_once_and_training_goes_on(tmp_path):
+def test_an_unwritable_directory_fails_before_training(tmp_path):
     (tmp_path / "validation").write_text("a file, not a directory")
     model, x, y = tiny_classifier()
-    fit_expecting_one_warning(
-        ConfusionMatrixLogger(str(tmp_path), (x, y)), model, x, y,
-        "ConfusionMatrixLogger: could not draw or write a figure, training "
-        "goes on:")
+    with pytest.raises(LogDirError, match="validation' is not writable: File exists"):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[ConfusionMatrixLogger(str(tmp_path), (x, y))])
+    assert int(model.optimizer.iterations) == 0
 
 
 def test_mismatch_known_before_training_fails_fast(tmp_path):
@@ -238,7 +272,7 @@ def test_mismatch_known_before_training_fails_fast(tmp_path):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
     logger = ConfusionMatrixLogger(str(tmp_path), (x, y + 3))
     with pytest.raises(ValueError, match="`validation_data` has labels up to "
-                       "5 but the model has only 3 outputs"):
+                       "5 but the model predicts only 3 classes"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
     assert os.listdir(str(tmp_path)) == []
 

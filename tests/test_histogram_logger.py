@@ -442,3 +442,18 @@ def test_argument_validation(tmp_path, kwargs, error, message):
     with pytest.raises(error, match=message):
         HistogramLogger(**kwargs)
     assert os.listdir(tmp_path) == []
+
+
+def test_nan_weights_and_gradients_are_counted_per_layer(tmp_path):
+    x, y = _data()
+    x[0, 0, 0, 0] = np.nan  # One NaN input: NaN loss, gradients, weights.
+    model = _cnn(lr=0.1)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+              callbacks=[HistogramLogger(tmp_path)])
+    rows = _events(tmp_path)
+    counts = {tag: int(_last(rows, tag)) for tag in _steps(rows)
+              if tag.startswith("nonfinite/")}
+    sizes = {layer: sum(v.numpy().size for v in model.get_layer(layer).weights)
+             for layer in ("conv", "logits")}
+    # Every weight and every gradient of both layers is NaN.
+    assert counts == {f"nonfinite/{layer}": 2 * size for layer, size in sizes.items()}

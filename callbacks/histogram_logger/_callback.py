@@ -30,7 +30,9 @@ class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
       trainable variables, for the last training step t;
     - `activations/<layer>`: histogram of the layer's output on the fixed
       `sample`, computed with `training=False` (nested outputs are
-      concatenated).
+      concatenated);
+    - `nonfinite/<layer>`: how many NaN or inf values the layer's weights
+      and last gradients hold, only when some do (histograms omit them).
 
     Batch-level summaries use the same tags prefixed with `batch_`
     (`batch_gradients/...`, `batch_gradient_norm`) and the global training
@@ -242,6 +244,7 @@ class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
             if self.weights:
                 _histograms.write_weights(groups, prefix)
             capture = self._capture
+            _histograms.write_nonfinite(groups, capture, prefix)
             if groups and capture is not None and self._new_steps(prefix):
                 _histograms.write_gradients(
                     capture, groups, prefix, self.gradients, self.update_ratios

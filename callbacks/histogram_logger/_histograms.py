@@ -88,6 +88,28 @@ def write_weights(groups, prefix):
             write_histogram(f"{prefix}weights/{layer}/{name}", variable)
 
 
+def write_nonfinite(groups, capture, prefix):
+    """`<prefix>nonfinite/<layer>`: NaN and inf values in the layer's
+    weights and last gradients, written only for a layer that holds some.
+
+    The histograms leave such values out, so this count is what tells a
+    diverged layer from a healthy one in TensorBoard.
+    """
+    for layer, entries in groups:
+        tensors = [v for _, v, _ in entries]
+        if capture is not None:
+            gradients = (capture.gradient(v) for _, v, _ in entries)
+            tensors += [g for g in gradients if g is not None]
+        count = sum(
+            int(tf.reduce_sum(tf.cast(
+                ~tf.math.is_finite(tf.cast(tf.convert_to_tensor(t), tf.float32)),
+                tf.int64)))
+            for t in tensors
+        )
+        if count:
+            tf.summary.scalar(f"{prefix}nonfinite/{layer}", count)
+
+
 def write_gradients(capture, groups, prefix, histograms, update_ratios):
     """Gradient histograms, `gradient_norm` and `update_ratio/<layer>`.
 
