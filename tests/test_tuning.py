@@ -2,7 +2,8 @@
 
 The HParams dashboard is read back with the hparams plugin's own handlers
 (`get_experiment`, `list_session_groups`) over TensorBoard's data provider,
-i.e. what the dashboard would show.
+i.e. what the dashboard would show; the winner's `best/` run through a real
+TensorBoard server on 127.0.0.1.
 """
 
 import json
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 import warnings
 
 import keras
@@ -26,7 +29,8 @@ from tensorboard.plugins.hparams import api_pb2, backend_context, get_experiment
 from tensorboard.plugins.hparams import list_session_groups
 
 import events
-from keras_tb_toolkit.toolkit import data, search_spaces, training, tuning
+from helpers import get_json, poll_json
+from keras_tb_toolkit.toolkit import board, data, search_spaces, tuning
 from keras_tb_toolkit.toolkit.cli import main
 from keras_tb_toolkit.toolkit.errors import ConfigError
 from keras_tb_toolkit.toolkit.tuning import _hparams
@@ -106,19 +110,25 @@ class Unpicklable(keras.callbacks.Callback):
         self.fits += 1
 
 
+# The grid's learning rate of 0 cannot build (the optimizer rejects it):
+# every point of the spaces builds, so only a bad fixed value fails a trial.
+BAD_RATE = 0.0
+
+
 @pytest.fixture(scope="module")
 def search(tmp_path_factory):
-    """A 3-trial grid search in which kernel 5 cannot build (3 blocks on 28x28)."""
+    """A 3-trial grid search of light trials in which one learning rate cannot build."""
     logdir = tmp_path_factory.mktemp("search")
     hp = kt.HyperParameters()
-    hp.Fixed("conv_blocks", 3)
-    hp.Choice("kernel_size", [3, 5])
+    hp.Fixed("conv_blocks", 1)
+    hp.Choice("learning_rate", [1e-3, BAD_RATE])
     hp.Boolean("batch_norm")
     routed = []
+    progress = []
 
     def factory(run_dir, pipelines):
         routed.append(run_dir)
-        return training.build_callbacks(run_dir, pipelines)
+        return tuning.light_callbacks(run_dir, pipelines)
 
     user_callback = Unpicklable()
     with warnings.catch_warnings(record=True) as caught:
@@ -127,17 +137,22 @@ def search(tmp_path_factory):
             data.load_arrays(), space="sequential", tuner="grid", max_trials=3, epochs=1,
             logdir=logdir, name="grid", limit=128, batch_size=64, verbose=0,
             callbacks=[user_callback], hyperparameters=hp, tune_new_entries=False,
-            callback_factory=factory,
+            callback_factory=factory, progress=progress.append,
         )
     copy_warnings = [w for w in caught if "cannot be deep-copied" in str(w.message)]
-    return result, routed, user_callback, copy_warnings
+    return result, routed, user_callback, copy_warnings, progress
+
+
+def trial_values(search_dir, name):
+    with open(os.path.join(search_dir, name, "trial.json")) as handle:
+        return json.load(handle)["hyperparameters"]["values"]
 
 
 def test_each_trial_is_a_session_with_its_status(search):
-    result, _, _, _ = search
+    result, *_ = search
     experiment, sessions = dashboard(result.search_dir)
     assert domains(experiment) == {
-        "conv_blocks": [3.0], "kernel_size": [3.0, 5.0], "batch_norm": [False, True],
+        "conv_blocks": [1.0], "learning_rate": [BAD_RATE, 1e-3], "batch_norm": [False, True],
     }
     metric_names = {(m.name.group, m.name.tag) for m in experiment.metric_infos}
     assert metric_names == {
@@ -148,10 +163,8 @@ def test_each_trial_is_a_session_with_its_status(search):
     statuses = {}
     for group, [(name, status, metrics)] in sessions.items():
         assert name == group
-        values = json.load(open(os.path.join(result.search_dir, name, "trial.json")))
-        kernel = values["hyperparameters"]["values"]["kernel_size"]
         statuses[name] = status
-        if kernel == 5:
+        if trial_values(result.search_dir, name)["learning_rate"] == BAD_RATE:
             assert status == "STATUS_FAILURE" and metrics == {}
         else:
             assert status == "STATUS_SUCCESS"
@@ -161,46 +174,188 @@ def test_each_trial_is_a_session_with_its_status(search):
     assert "STATUS_SUCCESS" in statuses.values()
 
 
-def test_every_toolkit_callback_writes_into_the_trial_run_dir(search):
-    result, routed, _, _ = search
+def light_trial_tags(model_layers):
+    """The (subdirectory, tag) pairs a light trial of one epoch writes."""
+    weights = {"conv_1": ("kernel", "bias"), "dense": ("kernel", "bias"),
+               "predictions": ("kernel", "bias")}
+    if "conv_1_bn" in model_layers:
+        weights["conv_1_bn"] = ("gamma", "beta", "moving_mean", "moving_variance")
+    train = {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_steps_per_second",
+             "gradient_norm", "history"}
+    for layer, variables in weights.items():
+        train |= {f"weights/{layer}/{v}" for v in variables}
+        trainable = [v for v in variables if not v.startswith("moving_")]
+        train |= {f"gradients/{layer}/{v}" for v in trainable}
+        train.add(f"update_ratio/{layer}")
+    return {("train", tag) for tag in train} | {
+        ("validation", "epoch_loss"), ("validation", "epoch_accuracy"),
+        ("", "_hparams_/session_start_info"), ("", "_hparams_/session_end_info"),
+        ("", "trial_status"), ("", "best_val_accuracy"),
+    }
+
+
+def written_tags(run_dir):
+    pairs = set()
+    for subdir in ("", "train", "validation"):
+        path = os.path.join(run_dir, subdir)
+        if os.path.isdir(path):
+            tags = events.load(path).Tags()
+            pairs |= {(subdir, tag) for tag in tags["tensors"]}
+            assert not tags["graph"], f"{path} holds a graph"
+    return pairs
+
+
+def test_each_trial_writes_the_light_set_into_its_run_dir(search):
+    result, routed, *_ = search
     trial_dirs = [os.path.join(result.search_dir, f"trial_{i}") for i in range(3)]
     assert routed == trial_dirs  # one fresh set per trial, built before the model
     for row in result.leaderboard:
-        run_dir = os.path.join(result.search_dir, f"trial_{row.trial_id}")
+        run_dir = os.path.join(result.search_dir, row.run)
         if row.status == "COMPLETED":
-            for split in ("train", "validation"):
-                tags = events.scalars(os.path.join(run_dir, split))
-                assert {"epoch_loss", "epoch_accuracy"} <= set(tags)
-                assert [step for step, _ in tags["epoch_loss"]] == [0]
+            layers = {"conv_1", "dense", "predictions"}
+            if row.hyperparameters["batch_norm"]:
+                layers.add("conv_1_bn")
+            assert written_tags(run_dir) == light_trial_tags(layers)
+            # keras-tuner's checkpoint of the best epoch is the only model
+            # file: no toolkit checkpoint, projector, graph or confusion matrix.
+            files = {os.path.relpath(os.path.join(d, f), run_dir)
+                     for d, _, names in os.walk(run_dir) for f in names}
+            assert {f for f in files if "tfevents" not in f} == {
+                "trial.json", "build_config.json", "checkpoint.weights.h5",
+                os.path.join("plots", "history.png"),
+            }
         else:
             assert not os.path.exists(os.path.join(run_dir, "train"))
             status = events.load(run_dir).Tensors("trial_status")
             text = status[0].tensor_proto.string_val[0].decode()
-            assert text.startswith("FAILED: ConfigError: 3 conv blocks with kernel 5")
+            assert text == "FAILED: ConfigError: learning_rate must be > 0, received: 0.0"
+
+
+def test_progress_says_trial_i_of_n_the_best_so_far_and_the_time_left(search):
+    result, *_, progress = search
+    assert len(progress) == 3
+    best = {}
+    for i, line in enumerate(progress, start=1):
+        assert line.startswith(f"trial {i}/3 (trial_{i - 1}): ")
+        assert " | best " in line and line.endswith(" left")
+        best[i] = line.split(" | best ")[1].split(" (")[0]
+    winner = result.leaderboard[0]
+    assert best[3] == f"{winner.score:.4f}"
 
 
 def test_uncopyable_callbacks_are_shared_with_one_warning(search):
-    result, _, user_callback, copy_warnings = search
+    result, _, user_callback, copy_warnings, _ = search
     assert len(copy_warnings) == 1
     assert "Unpicklable cannot be deep-copied" in str(copy_warnings[0].message)
     completed = sum(row.status == "COMPLETED" for row in result.leaderboard)
     assert user_callback.fits == completed
 
 
-def test_leaderboard_and_best_model(search):
-    result, _, _, _ = search
+def test_leaderboard_links_each_trial_to_its_run(search):
+    result, *_ = search
     rows = result.leaderboard
     assert len(rows) == 3
     scores = [row.score for row in rows if row.rank]
     assert scores == sorted(scores, reverse=True) and rows[0].rank == 1
     failed = [row for row in rows if row.status == "FAILED"]
-    assert failed and all("shrink a 28x28 image" in row.reason for row in failed)
-    board = events.load(result.search_dir).Tensors("leaderboard")
-    text = board[-1].tensor_proto.string_val[0].decode()
-    assert text.splitlines()[0] == "| rank | trial | val_accuracy | status | hyperparameters |"
-    assert f"| 1 | {rows[0].trial_id} |" in text
+    assert failed and all("learning_rate must be > 0" in row.reason for row in failed)
+    board_text = events.load(result.search_dir).Tensors("leaderboard")
+    text = board_text[-1].tensor_proto.string_val[0].decode()
+    assert text.splitlines()[0] == (
+        "| rank | trial | run | val_accuracy | status | hyperparameters |"
+    )
+    assert f"| 1 | {rows[0].trial_id} | `trial_{rows[0].trial_id}/` |" in text
+    terminal = tuning.leaderboard_text(rows, tuning.OBJECTIVE).splitlines()
+    assert terminal[0].split()[:4] == ["rank", "trial", "run", "val_accuracy"]
+    for row, line in zip(rows, terminal[1:]):
+        assert line.split()[1:3] == [row.trial_id, f"{row.run}/"]
+        assert os.path.isdir(os.path.join(result.search_dir, row.run))
+
+
+def test_best_model_is_the_winner_from_its_checkpoint(search):
+    result, *_ = search
+    assert result.best_dir == os.path.join(result.search_dir, tuning.BEST_DIR)
+    assert result.best_model_path == os.path.join(result.best_dir, tuning.BEST_MODEL_FILE)
     model = keras.models.load_model(result.best_model_path)
     assert model.output_shape == (None, 10)
+    winner = result.leaderboard[0]
+    trained = keras.models.clone_model(model)
+    trained.load_weights(os.path.join(result.search_dir, winner.run, "checkpoint.weights.h5"))
+    for saved, kept in zip(model.weights, trained.weights):
+        assert (saved.numpy() == kept.numpy()).all()
+
+
+BEST_RUNS = {"best", "best/train", "best/validation"}
+
+
+def best_run_files(best_dir):
+    """Relative paths under `best/`, an events file named by its directory only."""
+    found = []
+    for directory, _, names in os.walk(best_dir):
+        for name in names:
+            path = os.path.relpath(os.path.join(directory, name), best_dir)
+            found.append(os.path.join(os.path.dirname(path), "EVENTS")
+                         if "tfevents" in name else path)
+    return sorted(found)
+
+
+@pytest.mark.timeout(180)
+def test_best_run_has_the_full_set_through_tensorboard(search):
+    result, *_ = search
+    url, stop = board.start(result.search_dir, reload_interval=0)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        runs = poll_json(url + "data/runs", lambda runs: BEST_RUNS <= set(runs))
+        trials = {r for r in runs if r.startswith("trial_")}
+        graphs = get_json(url + "data/plugin/graphs/info")
+        assert graphs["best/train"]["run_graph"] is True
+        assert not trials & set(graphs)
+        images = get_json(url + "data/plugin/images/tags")
+        assert {"confusion_matrix", "mistakes"} <= set(images["best/validation"])
+        assert {"grad_cam", "history"} <= set(images["best/train"])
+        projector = get_json(url + "data/plugin/projector/runs")
+        assert projector == ["best/train"]
+        [embedding] = get_json(url + "data/plugin/projector/info?run=best/train")["embeddings"]
+        assert embedding["sprite"]["imagePath"] == "sprite.png"
+        query = urllib.parse.urlencode({"run": "best/train", "name": embedding["tensorName"]})
+        with urllib.request.urlopen(url + "data/plugin/projector/sprite_image?" + query,
+                                    timeout=5) as sprite:
+            assert sprite.read(8) == b"\x89PNG\r\n\x1a\n"
+        text = get_json(url + "data/plugin/text/tags")
+        assert text["best"] == ["hyperparameters"]
+        assert "model/summary" in text["best/train"]
+        assert "mistakes_table" in text["best/validation"]
+        histograms = get_json(url + "data/plugin/histograms/tags")
+        assert any(t.startswith("activations/") for t in histograms["best/train"])
+        assert not any(t.startswith("activations/") for r in trials for t in histograms.get(r, {}))
+        scalars = get_json(url + "data/plugin/scalars/tags")
+        assert {"precision/0", "recall/0"} <= set(scalars["best/validation"])
+        assert "best/validation" in get_json(url + "data/plugin/pr_curves/tags")
+    finally:
+        stop()
+    [hparams_text] = events.load(result.best_dir).Tensors("hyperparameters")
+    table = hparams_text.tensor_proto.string_val[0].decode()
+    winner = result.leaderboard[0]
+    assert f"| trial | {winner.trial_id} (run `{winner.run}`) |" in table
+    assert f"| learning_rate | {winner.hyperparameters['learning_rate']} |" in table
+
+
+def test_inspect_best_rewrites_the_same_best_run(search, capsys):
+    result, *_ = search
+    logdir, name = os.path.split(result.search_dir)
+    before = best_run_files(result.best_dir)
+    assert before.count(os.path.join("train", "EVENTS")) == 1
+    search_files = sorted(os.listdir(result.search_dir))
+    argv = ["tune", "--inspect-best", "--space", "sequential", "--logdir", logdir,
+            "--name", name]
+    for _ in range(2):
+        assert main(argv) == 0
+        assert best_run_files(result.best_dir) == before
+    assert sorted(os.listdir(result.search_dir)) == search_files
+    out = capsys.readouterr().out
+    assert f"best run: {result.best_dir}" in out
+    assert f"{result.leaderboard[0].run}/" in out
+    assert events.load(result.best_dir).Tags()["tensors"] == ["hyperparameters"]
 
 
 def test_cli_usage_errors_exit_2_naming_the_argument(capsys, tmp_path):
@@ -212,6 +367,10 @@ def test_cli_usage_errors_exit_2_naming_the_argument(capsys, tmp_path):
         (["--worker", "127.0.0.1:1", "--worker-id", "0", "--overwrite"], "--overwrite: only"),
         (["--chief", "localhost"], "argument --chief: expected HOST:PORT"),
         (["--name", "a/b"], "--name: 'a/b' is not a valid name"),
+        (["--trial-callbacks", "nope"],
+         "argument --trial-callbacks: invalid choice: 'nope' (choose from 'light', 'full')"),
+        (["--inspect-best", "--chief", "127.0.0.1:1"],
+         "--inspect-best runs in one process: drop --chief/--worker"),
     ]
     for argv, message in cases:
         assert main(["tune", "--logdir", str(tmp_path), *argv]) == 2
@@ -219,6 +378,39 @@ def test_cli_usage_errors_exit_2_naming_the_argument(capsys, tmp_path):
         assert err.startswith("ktb tune: error: ") and message in err, (argv, err)
         assert len(err.strip().splitlines()) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_inspect_best_without_a_search_exits_2_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    argv = ["tune", "--inspect-best", "--logdir", str(tmp_path), "--name", "empty"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(f"ktb tune: error: --inspect-best: {tmp_path / 'empty'} holds no "
+                          "search made by ktb tune")
+    assert os.listdir(tmp_path) == ["empty"] and os.listdir(tmp_path / "empty") == []
+
+
+class FailsEveryTrial(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        raise RuntimeError("this trial may not finish")
+
+
+def test_inspect_best_with_only_failed_trials_exits_2_and_writes_nothing(tmp_path, capsys):
+    result = tuning.run_search(
+        data.load_arrays(), space="sequential", max_trials=2, epochs=1, logdir=tmp_path,
+        name="failed", limit=128, batch_size=64, verbose=0, callbacks=[FailsEveryTrial()],
+    )
+    assert [row.status for row in result.leaderboard] == ["FAILED", "FAILED"]
+    assert result.best_dir is None and not os.path.exists(tmp_path / "failed" / "best")
+    capsys.readouterr()
+    listing = sorted(os.walk(tmp_path))
+    argv = ["tune", "--inspect-best", "--logdir", str(tmp_path), "--name", "failed"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"ktb tune: error: --inspect-best: no trial of {tmp_path / 'failed'} "
+                           "completed, so there is no best trial to inspect")
+    assert sorted(os.walk(tmp_path)) == listing
 
 
 def ktb(args, log, **kwargs):
@@ -291,6 +483,13 @@ def test_resume_after_sigkill(tmp_path):
             assert second.wait(timeout=BOUND_S) == 0, (tmp_path / "second.log").read_text()
         output = (tmp_path / "second.log").read_text()
         assert "Reloading Tuner" in output and "best model:" in output
+        # One line per finished trial, counting the ones before the kill.
+        lines = [line for line in output.splitlines() if line.startswith("trial ")]
+        assert lines and lines[-1].startswith("trial 3/3 ")
+        # The winner was inspected once: one events file per best/ directory.
+        best = search_dir / "best"
+        for subdir in (best, best / "train", best / "validation"):
+            assert len([f for f in os.listdir(subdir) if "tfevents" in f]) == 1, subdir
         oracle = read_oracle(search_dir)
         statuses = finished_trials(search_dir, oracle)
         assert len(oracle["end_order"]) == len(statuses) == 3

@@ -33,6 +33,14 @@ and the chief on 10.0.0.1:
     ktb tune --max-trials 30 --logdir /shared/logs --name mnist --worker 10.0.0.1:8000 --worker-id 1
 
 Then `ktb board /shared/logs` shows every trial, from whichever machine.
+
+Each trial writes the light set by default (`--trial-callbacks light`:
+scalars with the learning rate, weight and gradient histograms,
+`gradient_norm`, `update_ratio`, its HParams session, a PNG history plot);
+`--trial-callbacks full` attaches every callback of `ktb train` to each
+trial. When the search ends, the best trial is inspected with every
+callback into `<--logdir>/<--name>/best/`; `--inspect-best` does only that,
+for a search that has finished.
 """
 
 import argparse
@@ -40,6 +48,10 @@ import argparse
 from ._args import positive_int
 from ..config import SPACES, TUNERS
 from ..data import DATASETS
+
+# The choices of --trial-callbacks, here so that the parser needs no
+# TensorFlow (toolkit.tuning.TRIAL_CALLBACKS holds the same).
+TRIAL_CALLBACKS = ("light", "full")
 
 
 def add_parser(commands):
@@ -68,6 +80,13 @@ def add_parser(commands):
     tune.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     tune.add_argument("--limit", type=positive_int, default=None,
                       help="use only the first N training and test images (quick runs)")
+    tune.add_argument("--trial-callbacks", choices=TRIAL_CALLBACKS, default="light",
+                      help="what each trial writes: light (scalars, weight and gradient "
+                           "histograms, HParams, PNG plot) or full (every callback of "
+                           "ktb train) (default: %(default)s)")
+    tune.add_argument("--inspect-best", action="store_true",
+                      help="run no trial: inspect the best trial of the finished search "
+                           "--logdir/--name into its best/ run")
     role = tune.add_mutually_exclusive_group()
     role.add_argument("--chief", type=host_port, metavar="HOST:PORT",
                       help="serve the search to workers on HOST:PORT")
@@ -106,11 +125,19 @@ def run(args):
         raise ConfigError("--worker-id is only for --worker HOST:PORT")
     if args.worker is not None and args.overwrite:
         raise ConfigError("--overwrite: only the chief (or a single process) may start afresh")
+    if args.inspect_best and (args.chief is not None or args.worker is not None):
+        raise ConfigError("--inspect-best runs in one process: drop --chief/--worker")
     runs.check_run_name(args.name, "--name")
     arrays = TrainConfig(data=args.data or args.dataset or "mnist-mini",
                          logdir=args.logdir).validate().load_arrays()
     from .. import tuning
 
+    if args.inspect_best:
+        result = tuning.inspect_search(
+            arrays, logdir=args.logdir, name=args.name or f"tune-{args.space}-{args.tuner}"
+        )
+        print_results(result)
+        return 0
     address = args.chief or args.worker
     if address is not None:
         tuning.set_distributed_role(
@@ -129,11 +156,25 @@ def run(args):
         seed=args.seed,
         limit=args.limit,
         batch_size=args.batch_size,
+        trial_callbacks=args.trial_callbacks,
+        progress=None if args.worker is not None else print_progress,
     )
     if args.worker is not None:
         print(f"worker {args.worker_id}: search finished")
         return 0
-    print(f"\nleaderboard ({result.search_dir}):")
-    print(tuning.leaderboard_text(result.leaderboard, tuning.OBJECTIVE))
-    print(f"best model: {result.best_model_path or 'none (no trial finished)'}")
+    print_results(result)
     return 0
+
+
+def print_progress(line):
+    # One flushed line per trial, so a log file or a pipe shows it at once.
+    print(line, flush=True)
+
+
+def print_results(result):
+    from .. import tuning
+
+    print(f"\nleaderboard ({result.search_dir}, runs relative to it):")
+    print(tuning.leaderboard_text(result.leaderboard, tuning.OBJECTIVE))
+    print(f"best run: {result.best_dir or 'none (no trial finished)'}")
+    print(f"best model: {result.best_model_path or 'none (no trial finished)'}")

@@ -8,10 +8,17 @@ and writes no HParams data. The tuners here (`RandomSearch`,
 
 - each trial runs in its own run directory `<logdir>/<name>/trial_<id>/`
   (`.../execution_<n>/` with several executions per trial), which is also
-  keras-tuner's trial directory, with fresh toolkit callbacks from
-  `training.build_callbacks(run_dir, pipelines)` for every execution, so
-  nothing of ours is deep-copied; a user callback that cannot be deep-copied
-  is shared across trials with one warning;
+  keras-tuner's trial directory, with fresh toolkit callbacks for every
+  execution, so nothing of ours is deep-copied: the light set by default
+  (scalars with the learning rate, weight and gradient histograms,
+  `gradient_norm`, `update_ratio`, a PNG history plot), or
+  `training.build_callbacks` with `trial_callbacks="full"`; a user
+  callback that cannot be deep-copied is shared across trials with one
+  warning;
+- when the search ends, the best trial's model (keras-tuner's checkpoint
+  of its best epoch) is inspected with every callback into
+  `<logdir>/<name>/best/`, a run of its own, with `best_model.keras`;
+  `inspect_search` does it again for a finished search;
 - each run directory is an HParams session (status, failure reason, the
   objective's best value), and `<logdir>/<name>/` holds the HParams
   experiment with the declared domains of the space and a `leaderboard`
@@ -22,7 +29,9 @@ and writes no HParams data. The tuners here (`RandomSearch`,
 - in distributed mode (`set_distributed_role`) the chief serves the oracle
   with a bounded wait and the workers run the trials.
 
-`run_search` puts data, search space and tuner together as `ktb tune` does.
+`run_search` puts data, search space and tuner together as `ktb tune` does;
+each trial's end is one `progress` line (trial i of N, best so far, time
+left).
 
 Example:
 
@@ -33,16 +42,19 @@ Example:
     print(tuning.leaderboard_text(result.leaderboard, tuning.OBJECTIVE))
 
 Private modules, one concern each: `_tuners` (the mixin and the tuners),
-`_search` (`run_search`), `_hparams` (experiment and sessions),
+`_search` (`run_search`, `inspect_search`), `_trial_callbacks` (what a
+trial writes), `_inspect` (`best/`), `_progress` (the line per trial),
+`_hparams` (experiment and sessions),
 `_leaderboard` (ranking and text), `_oracle_server` (the chief) and
 `_keras_tuner_compat`, the one place that names keras-tuner internals.
 """
 
+from ._inspect import BEST_DIR, BEST_MODEL_FILE
 from ._keras_tuner_compat import set_distributed_role
 from ._leaderboard import LeaderboardRow, leaderboard_text
-from ._search import SearchResult, run_search
+from ._search import SEARCH_RECORD, SearchResult, inspect_search, run_search
+from ._trial_callbacks import TRIAL_CALLBACKS, light_callbacks
 from ._tuners import (
-    BEST_MODEL_FILE,
     OBJECTIVE,
     BayesianOptimization,
     GridSearch,
@@ -54,6 +66,7 @@ from ._tuners import (
 )
 
 __all__ = [
+    "BEST_DIR",
     "BEST_MODEL_FILE",
     "OBJECTIVE",
     "BayesianOptimization",
@@ -61,9 +74,13 @@ __all__ = [
     "Hyperband",
     "LeaderboardRow",
     "RandomSearch",
+    "SEARCH_RECORD",
     "SearchResult",
+    "TRIAL_CALLBACKS",
     "ToolkitTunerMixin",
+    "inspect_search",
     "leaderboard_text",
+    "light_callbacks",
     "make_tuner",
     "oracle_seed",
     "run_search",

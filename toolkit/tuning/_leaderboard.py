@@ -30,6 +30,14 @@ class LeaderboardRow:
     hyperparameters: dict
     reason: str
 
+    @property
+    def run(self):
+        """The trial's run directory, relative to the search directory.
+
+        It is the run's name in TensorBoard's run selector too.
+        """
+        return f"trial_{self.trial_id}"
+
 
 def leaderboard_rows(oracle):
     """Every trial of `oracle`, best first: completed by score, then the others."""
@@ -70,12 +78,12 @@ def write_leaderboard(directory, rows, objective, top=10):
 def leaderboard_markdown(rows, objective):
     """A Markdown table of `rows` for TensorBoard's text dashboard."""
     lines = [
-        f"| rank | trial | {objective} | status | hyperparameters |",
-        "|---|---|---|---|---|",
+        f"| rank | trial | run | {objective} | status | hyperparameters |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row.rank or '-'} | {row.trial_id} | {_score(row.score)} | "
+            f"| {row.rank or '-'} | {row.trial_id} | `{row.run}/` | {_score(row.score)} | "
             f"{row.status}{': ' + row.reason if row.reason else ''} | "
             f"{_values(row.hyperparameters)} |"
         )
@@ -83,12 +91,18 @@ def leaderboard_markdown(rows, objective):
 
 
 def leaderboard_text(rows, objective):
-    """The leaderboard as plain text for the terminal."""
-    lines = [f"{'rank':>4}  {'trial':>5}  {objective:>12}  {'status':<9}  hyperparameters"]
+    """The leaderboard as plain text for the terminal.
+
+    The run column is each trial's directory below the search directory.
+    """
+    width = max([len("run")] + [len(row.run) + 1 for row in rows])
+    lines = [f"{'rank':>4}  {'trial':>5}  {'run':<{width}}  {objective:>12}  {'status':<9}  "
+             "hyperparameters"]
     for row in rows:
         detail = row.reason if row.reason else _values(row.hyperparameters)
         lines.append(
-            f"{row.rank or '-':>4}  {row.trial_id:>5}  {_score(row.score):>12}  "
+            f"{row.rank or '-':>4}  {row.trial_id:>5}  {row.run + '/':<{width}}  "
+            f"{_score(row.score):>12}  "
             f"{row.status:<9}  {detail}"
         )
     return "\n".join(lines)

@@ -15,16 +15,17 @@ import warnings
 import keras_tuner as kt
 from keras_tuner.engine.trial import TrialStatus
 
-from .. import training
 from ..config import TUNERS
 from ..errors import ConfigError, ToolkitError
 from . import _keras_tuner_compat as compat
 from ._hparams import hyperband_hparams, write_experiment, write_session_end, write_session_start
+from ._inspect import inspect_best
 from ._leaderboard import leaderboard_rows, write_leaderboard
 from ._oracle_server import serve_oracle
+from ._progress import Progress
+from ._trial_callbacks import trial_callback_factory
 
 OBJECTIVE = "val_accuracy"
-BEST_MODEL_FILE = "best_model.keras"
 _TRIAL_RECORD = "trial.json"  # keras-tuner's record of the trial, kept on reruns
 
 
@@ -38,19 +39,25 @@ class ToolkitTunerMixin(compat.TunerCallbackHooks):
         pipelines: the `toolkit.data.DataPipelines` of the search; the
             callback factory gets it.
         callback_factory: `(run_dir, pipelines) -> [callbacks]`, called per
-            trial execution. Defaults to `training.build_callbacks`.
+            trial execution. Defaults to the light set
+            (`_trial_callbacks.light_callbacks`).
         chief_timeout_s: the longest a chief serves the oracle, or `None`.
+            Defaults to `None`.
+        progress: called with one line of text at the end of each trial
+            (trial i of N, the best so far, time left), or `None`.
             Defaults to `None`.
     """
 
     def __init__(self, *args, pipelines=None, callback_factory=None,
-                 chief_timeout_s=None, **kwargs):
+                 chief_timeout_s=None, progress=None, **kwargs):
         self.pipelines = pipelines
-        self.callback_factory = callback_factory or training.build_callbacks
+        self.callback_factory = callback_factory or trial_callback_factory("light")
         self.chief_timeout_s = chief_timeout_s
+        self.progress = progress
         self._session_writers = {}
         self._warned_shared = set()
         super().__init__(*args, **kwargs)
+        self._progress = Progress(self.oracle)
 
     # Where a trial writes.
     def run_dir(self, trial_id, execution=0):
@@ -93,6 +100,7 @@ class ToolkitTunerMixin(compat.TunerCallbackHooks):
     # HParams sessions.
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
+        self._progress.begin(trial.trial_id)
         clear_run_dir(self.get_trial_dir(trial.trial_id))
         run_dirs = [self.run_dir(trial.trial_id, n) for n in range(self.executions_per_trial)]
         self._session_writers[trial.trial_id] = write_session_start(
@@ -110,6 +118,8 @@ class ToolkitTunerMixin(compat.TunerCallbackHooks):
             for writer in self._session_writers.pop(trial.trial_id, []):
                 write_session_end(writer, succeeded, score, record.best_step, message,
                                   objective=OBJECTIVE)
+            if self.progress is not None:
+                self.progress(self._progress.end(record))
 
     # The experiment, the chief's server, resuming.
     def search(self, *fit_args, **fit_kwargs):
@@ -149,19 +159,13 @@ class ToolkitTunerMixin(compat.TunerCallbackHooks):
         """Writes the `top` rows as the `leaderboard` text in the search directory."""
         write_leaderboard(self.project_dir, rows, self.oracle.objective.name, top=top)
 
-    def export_best_model(self, path=None):
-        """Saves the best trial's model as `.keras`; returns the path, or None."""
-        if not any(t.status == TrialStatus.COMPLETED for t in self.oracle.trials.values()):
-            return None
-        path = path or os.path.join(self.project_dir, BEST_MODEL_FILE)
-        with warnings.catch_warnings():
-            # keras-tuner reloads weights only; the optimizer starts afresh.
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            model = self.get_best_models(1)[0]
-        # A built optimizer saves its slots, so the file loads without warnings.
-        model.optimizer.build(model.trainable_variables)
-        training.save_model_atomically(model, path)
-        return path
+    def inspect_best(self):
+        """Writes the best trial into `<search>/best/` with every callback.
+
+        Returns:
+            The path of `best/`, or `None` when no trial completed.
+        """
+        return inspect_best(self, self.pipelines)
 
 
 class RandomSearch(ToolkitTunerMixin, kt.RandomSearch):
@@ -192,13 +196,18 @@ TUNER_CLASSES = {
 def make_tuner(kind, hypermodel, *, pipelines, directory, project_name,
                max_trials, epochs, executions_per_trial=1, seed=0,
                overwrite=False, hyperparameters=None, tune_new_entries=True,
-               callback_factory=None, chief_timeout_s=None):
+               trial_callbacks="light", callback_factory=None, chief_timeout_s=None,
+               progress=None):
     """A toolkit tuner of `kind` (one of `TUNERS`) maximizing `val_accuracy`.
 
+    `trial_callbacks` (`"light"` or `"full"`) picks what each trial writes
+    (see `_trial_callbacks`); a `callback_factory` replaces it.
+
     Raises:
-        ConfigError: unknown `kind`, or `max_trials` / `epochs` /
-            `executions_per_trial` below 1.
+        ConfigError: unknown `kind` or `trial_callbacks`, or `max_trials` /
+            `epochs` / `executions_per_trial` below 1.
     """
+    callback_factory = callback_factory or trial_callback_factory(trial_callbacks)
     if kind not in TUNER_CLASSES:
         raise ConfigError(f"--tuner must be one of {', '.join(TUNERS)}, received: {kind!r}")
     for name, value in (("max_trials", max_trials), ("epochs", epochs),
@@ -216,6 +225,7 @@ def make_tuner(kind, hypermodel, *, pipelines, directory, project_name,
         directory=os.fspath(directory), project_name=project_name, overwrite=overwrite,
         executions_per_trial=executions_per_trial, pipelines=pipelines,
         callback_factory=callback_factory, chief_timeout_s=chief_timeout_s,
+        progress=progress,
     )
     if kind == "hyperband":
         tuner = Hyperband(max_epochs=epochs, factor=3, **options)
