@@ -1,6 +1,6 @@
 """Screenshots of a running TensorBoard's dashboards, for the docs.
 
-Takes one PNG per dashboard with headless Chromium (one browser at a time,
+Takes one PNG per view of a dashboard with headless Chromium (one browser at a time,
 each with a fresh profile), then, if Pillow can be imported, shrinks it to
 a small palette PNG. Nothing here draws or fakes a dashboard: each image is
 what TensorBoard served.
@@ -22,22 +22,47 @@ import sys
 import tempfile
 import urllib.parse
 
-# Dashboard name -> URL fragment parameters, and optionally a window size.
-# The legacy dashboards keep their state in the fragment (`#tab&key=value`):
-# `regexInput` filters the runs shown, `tagFilter` the cards; both are
-# TensorBoard's own hash parameters. The run names fit `ktb demo`'s log
-# directory (`sequential/run`, `functional/run`, `subclassed/run`, `search/`);
-# on another log directory the filters may match nothing: pass --no-filters.
+# Screenshot name -> the dashboard (`tab`, default: the name), its URL
+# fragment parameters, and optionally a window size. The legacy dashboards
+# keep their state in the fragment (`#tab&key=value`): `regexInput` filters
+# the runs shown, `tagFilter` the cards; both are TensorBoard's own hash
+# parameters. The run names fit `ktb demo`'s log directory
+# (`sequential/run`, `functional/run`, `subclassed/run`, `search/`); on
+# another log directory the filters may match nothing: pass --no-filters.
 # Graphs, HParams and Projector keep no state in the URL (Graphs shows the
 # first run that has a graph, HParams its table view).
 DASHBOARDS = {
     "scalars": {
         "params": {
-            "regexInput": r"^(sequential|functional|subclassed)/run/|^search/trial_\d+$",
+            "regexInput": r"^(sequential|functional|subclassed)/run/|^search/trial_\d+/",
             "tagFilter": r"^epoch_(loss|accuracy)$",
         },
     },
-    "images": {"params": {"regexInput": r"^functional/run/"}},
+    # ScalarLogger's additions: the schedule and the throughput.
+    "throughput": {
+        "tab": "scalars",
+        "params": {
+            "regexInput": r"^(sequential|functional|subclassed)/run/train$",
+            "tagFilter": r"^epoch_(learning_rate|steps_per_second|examples_per_second)$",
+        },
+    },
+    # LayoutWriter's layout: train and validation of a metric on one chart.
+    "custom_scalars": {
+        "params": {"regexInput": r"^(sequential|functional|subclassed)/run/"},
+    },
+    "images": {
+        "params": {"regexInput": r"^functional/run/", "tagFilter": r"^(history|confusion_matrix)$"},
+    },
+    # MistakesLogger and GradCAMLogger, on the Images dashboard.
+    "mistakes": {
+        "tab": "images",
+        "params": {"regexInput": r"^functional/run/", "tagFilter": r"^(mistakes|grad_cam)$"},
+        "window": (1280, 1000),
+    },
+    "pr_curves": {
+        "params": {"regexInput": r"^(sequential|functional|subclassed)/run/validation$"},
+        "window": (1280, 1150),
+    },
     "histograms": {
         "params": {"regexInput": r"^functional/run/train$", "tagFilter": r"^weights/"},
     },
@@ -117,8 +142,8 @@ def shrink(path, max_width, colors):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("url", help="TensorBoard's URL, e.g. http://127.0.0.1:6006/")
-    parser.add_argument("outdir", help="folder for <dashboard>.png")
-    parser.add_argument("--only", nargs="+", choices=sorted(DASHBOARDS), help="dashboards to take")
+    parser.add_argument("outdir", help="folder for <name>.png")
+    parser.add_argument("--only", nargs="+", choices=sorted(DASHBOARDS), help="screenshots to take")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=800)
@@ -137,7 +162,7 @@ def main(argv=None):
     for name in args.only or DASHBOARDS:
         settings = DASHBOARDS[name]
         params = {} if args.no_filters else settings.get("params", {})
-        url = dashboard_url(args.url, name, params)
+        url = dashboard_url(args.url, settings.get("tab", name), params)
         width, height = settings.get("window", (args.width, args.height))
         path = os.path.join(args.outdir, f"{name}.png")
         try:
