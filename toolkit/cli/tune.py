@@ -10,8 +10,15 @@ mode over gRPC. Every process runs the same command (same `--space`,
 - one chief, `--chief HOST:PORT`: it listens on HOST:PORT and serves the
   oracle (which trial to run next); it runs no trial itself (start a worker
   on its machine too to use it). When the last worker is done it writes the
-  leaderboard and `best_model.keras` and prints the leaderboard. Use
-  `0.0.0.0:PORT` to accept workers from other machines.
+  leaderboard and `best_model.keras` and prints the leaderboard. Give it
+  the address of a private interface (one the workers reach and the
+  internet does not) to accept workers from other machines: the oracle
+  service speaks plaintext gRPC with no authentication, so anyone who
+  reaches the port can read and steer the search, and `ktb tune` warns
+  when HOST is not a loopback address. Firewall the port to the workers'
+  addresses, or keep the chief on 127.0.0.1 and let each worker reach it
+  through an SSH tunnel (`ssh -N -L 8000:127.0.0.1:8000 chief-host`, then
+  `--worker 127.0.0.1:8000`).
 - any number of workers, `--worker HOST:PORT --worker-id N`, where HOST:PORT
   is the chief's address and N an id unique to the worker: each asks the
   chief for trials and trains them. A worker may start before the chief (it
@@ -26,9 +33,9 @@ So give every process the same `--logdir` (the shared directory, mounted at
 the same path everywhere) and the same `--name` (the default,
 `tune-SPACE-TUNER`, matches when `--space` and `--tuner` do). Only the chief
 may `--overwrite`. For example, with `/shared` mounted on three machines
-and the chief on 10.0.0.1:
+and the chief on 10.0.0.1, an address of the machines' private network:
 
-    ktb tune --max-trials 30 --logdir /shared/logs --name mnist --chief 0.0.0.0:8000
+    ktb tune --max-trials 30 --logdir /shared/logs --name mnist --chief 10.0.0.1:8000
     ktb tune --max-trials 30 --logdir /shared/logs --name mnist --worker 10.0.0.1:8000 --worker-id 0
     ktb tune --max-trials 30 --logdir /shared/logs --name mnist --worker 10.0.0.1:8000 --worker-id 1
 
@@ -44,9 +51,12 @@ for a search that has finished.
 """
 
 import argparse
+import ipaddress
+import socket
+import sys
 
-from ._args import positive_int
-from ..config import SPACES, TUNERS
+from ._args import positive_int, positive_int_up_to, seed
+from ..config import MAX_BATCH_SIZE, MAX_EPOCHS, SPACES, TUNERS
 from ..data import DATASETS
 
 # The choices of --trial-callbacks, here so that the parser needs no
@@ -63,7 +73,7 @@ def add_parser(commands):
     tune.add_argument("--tuner", choices=TUNERS, default="random",
                       help="search algorithm (default: %(default)s)")
     tune.add_argument("--max-trials", type=positive_int, default=10, help="(default: %(default)s)")
-    tune.add_argument("--epochs", type=positive_int, default=3,
+    tune.add_argument("--epochs", type=positive_int_up_to(MAX_EPOCHS), default=3,
                       help="epochs per trial; Hyperband's max epochs (default: %(default)s)")
     tune.add_argument("--executions-per-trial", type=positive_int, default=1,
                       help="models trained per trial (default: %(default)s)")
@@ -72,12 +82,12 @@ def add_parser(commands):
                         help="an .npz file with x_train, y_train, x_test, y_test")
     source.add_argument("--dataset", choices=DATASETS, default=None,
                         help="a named data set (default: mnist-mini, embedded in the package)")
-    tune.add_argument("--batch-size", type=positive_int, default=128, help="(default: %(default)s)")
+    tune.add_argument("--batch-size", type=positive_int_up_to(MAX_BATCH_SIZE), default=128, help="(default: %(default)s)")
     tune.add_argument("--logdir", default="logs", help="log root (default: %(default)s)")
     tune.add_argument("--name", help="search directory under --logdir (default: tune-SPACE-TUNER)")
     tune.add_argument("--overwrite", action="store_true",
                       help="start afresh instead of resuming a search of that name")
-    tune.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    tune.add_argument("--seed", type=seed, default=0, help="(default: %(default)s)")
     tune.add_argument("--limit", type=positive_int, default=None,
                       help="use only the first N training and test images (quick runs)")
     tune.add_argument("--trial-callbacks", choices=TRIAL_CALLBACKS, default="light",
@@ -114,6 +124,32 @@ def non_negative_int(text):
     return int(text)
 
 
+def warn_if_exposed(host, port):
+    """Warns, in one line on stderr, when the chief listens beyond loopback.
+
+    keras-tuner's oracle service speaks plaintext gRPC with no
+    authentication: whoever reaches the port can read the search and ask
+    for trials or report results. A name is resolved to decide; one that
+    does not resolve is warned about, since it cannot be shown private.
+    """
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, port)}
+    except (OSError, UnicodeError):
+        addresses = set()
+    if addresses and all(
+        ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses
+    ):
+        return
+    print(
+        f"ktb tune: warning: --chief {host}:{port} is not a loopback address: the "
+        "oracle service speaks plaintext gRPC with no authentication, so anyone who "
+        f"reaches port {port} can read and steer the search; bind a private interface "
+        "and firewall the port to the workers, or tunnel it "
+        f"(ssh -N -L {port}:127.0.0.1:{port} chief-host)",
+        file=sys.stderr,
+    )
+
+
 def run(args):
     from .. import runs
     from ..config import TrainConfig
@@ -138,6 +174,9 @@ def run(args):
         )
         print_results(result)
         return 0
+    if args.chief is not None:
+        # After every usage check, so that an error stays one line.
+        warn_if_exposed(*args.chief)
     address = args.chief or args.worker
     if address is not None:
         tuning.set_distributed_role(
