@@ -14,23 +14,32 @@ written by someone else (Keras saving a checkpoint).
 import errno
 import hashlib
 import os
-import tempfile
+import secrets
 
 TEMP_PREFIX = ".ktb-tmp-"
 _CHUNK = 1 << 20
 
 
-def reserve_temp(directory, final_name):
+def reserve_temp(directory, final_name, private=False):
     """Creates an empty temporary file beside `final_name`; returns its path.
 
     The temporary name ends with `final_name`, so its extension (which Keras
-    checks when saving) is kept.
+    checks when saving) is kept. The file gets the permissions of any new
+    file, 0666 less the process umask, as TensorFlow's own writers do, so
+    that a TensorBoard run by another account can read what it shows;
+    `private` files get 0600 (owner only), as `tempfile` makes them.
     """
-    fd, path = tempfile.mkstemp(
-        prefix=TEMP_PREFIX, suffix="-" + final_name, dir=directory
-    )
-    os.close(fd)
-    return path
+    while True:
+        path = os.path.join(
+            directory, f"{TEMP_PREFIX}{secrets.token_hex(4)}-{final_name}"
+        )
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o600 if private else 0o666)
+        except FileExistsError:
+            continue  # Another writer drew the same name: draw again.
+        os.close(fd)
+        return path
 
 
 def file_digest(path, sync=False):
@@ -73,18 +82,20 @@ def commit_file(temp_path, final_path):
     return digest
 
 
-def write_atomically(path, content, mode=None):
+def write_atomically(path, content, mode=None, private=False):
     """Atomically and durably replaces the file at `path`.
 
     Args:
         path: the file to write; its directory must exist.
         content: bytes, a str (written as UTF-8), or a callable that writes
             to the binary file object it is given.
-        mode: permission bits for the file, or None to keep those of a
-            temporary file (owner read and write only).
+        mode: permission bits to set, overriding `private`. Defaults to
+            `None`: those of any new file (0666 less the umask).
+        private: owner-only permissions (0600) instead. Defaults to
+            `False`.
     """
     directory, name = os.path.split(path)
-    temp_path = reserve_temp(directory, name)
+    temp_path = reserve_temp(directory, name, private)
     try:
         with open(temp_path, "wb") as f:
             if isinstance(content, str):

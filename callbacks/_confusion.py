@@ -22,7 +22,8 @@ def class_labels(y, source="`validation_data`", ids=True):
     """The package's one label normaliser: labels as a 1-D array.
 
     Sparse labels, shape (n,) or (n, 1), are flattened; one-hot labels,
-    shape (n, num_classes), become class ids by arg-max.
+    shape (n, num_classes), become class ids; rows of any other values
+    (scores, soft labels) are an error rather than an arg-max.
 
     Args:
         y: the labels.
@@ -32,11 +33,19 @@ def class_labels(y, source="`validation_data`", ids=True):
             returned as they are.
 
     Raises:
-        ValueError: when `y` has another shape, or is not made of class ids
-            while `ids` is set.
+        ValueError: when `y` has another shape, has rows that are not
+            one-hot, or is not made of class ids while `ids` is set.
     """
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:
+        # An arg-max of scores or soft labels would pass for labels.
+        one_hot = ((y == 0) | (y == 1)).all(axis=1) & (y.sum(axis=1) == 1)
+        if not one_hot.all():
+            row = int(np.argmin(one_hot))
+            raise ValueError(
+                f"{source} labels of shape {y.shape} must be one-hot rows (a "
+                f"single 1, zeros elsewhere); received row {row}: {y[row]}"
+            )
         return np.argmax(y, axis=1)
     if y.ndim == 2:
         y = y[:, 0]

@@ -78,8 +78,7 @@ def save_figure(figure, path):
         with _DRAW_LOCK:
             figure.savefig(file, format=file_format)
 
-    # Plots are meant to be shared, unlike the temporary file's 0600.
-    _atomic_io.write_atomically(path, draw, mode=0o644)
+    _atomic_io.write_atomically(path, draw)
 
 
 class FigureWorker(CopiesConfiguration):

@@ -277,3 +277,19 @@ def assert_refused_before_tensorflow_loads(tmp_path, argv, message):
     assert result.returncode == 2, result.stderr
     assert result.stderr == message + "\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def conv_classifier():
+    """A compiled 3-class softmax CNN on 8x8x1 images (a 4-D layer `conv`
+    for Grad-CAM), and 16 seeded images with class ids."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(2, 3, name="conv"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(NUM_CLASSES, activation="softmax"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 8, 8, 1)).astype("float32")
+    return model, x, rng.integers(0, NUM_CLASSES, size=16)

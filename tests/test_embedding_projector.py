@@ -4,6 +4,7 @@ import glob
 import json
 import math
 import os
+import re
 import warnings
 
 import keras
@@ -409,3 +410,12 @@ def test_one_hot_labels_and_sample_size_larger_than_data(tmp_path):
         tf.io.read_file(str(tmp_path / "train" / "sprite.png"))
     )
     assert sprite.shape == (math.ceil(math.sqrt(6)) * 8,) * 2 + (1,)
+
+
+def test_label_rows_that_are_not_one_hot_are_an_error(tmp_path):
+    x, _ = image_data(3)
+    scores = np.array([[0.0, 1.0, 0.0], [0.2, 0.7, 0.1], [1.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=re.escape(
+            "`labels` labels of shape (3, 3) must be one-hot rows (a single 1, "
+            "zeros elsewhere); received row 1: [0.2 0.7 0.1]")):
+        EmbeddingProjector(tmp_path, x, scores)

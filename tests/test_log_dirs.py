@@ -4,27 +4,12 @@ import errno
 import os
 import re
 
-import keras
-import numpy as np
 import pytest
+from helpers import conv_classifier
 
 from keras_tb_toolkit import callbacks as cb
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def conv_classifier():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(2, 3, name="conv"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    rng = np.random.default_rng(0)
-    x = rng.random((16, 8, 8, 1)).astype("float32")
-    return model, x, rng.integers(0, 3, size=16)
 
 
 # Every public callback that writes (LivePlot draws in the notebook only).
@@ -84,3 +69,29 @@ def test_read_only_log_dir_fails_before_any_step(tmp_path, name, monkeypatch):
     monkeypatch.setattr(os, "open", read_only_open)
     fails_before_training(log_dir, name, "Read-only file system")
     assert not os.path.exists(log_dir / "train")  # Only the probe wrote.
+
+
+def test_tensorboard_files_follow_the_umask_and_checkpoints_stay_private(tmp_path):
+    """A TensorBoard run by another account reads every file it shows."""
+    model, x, y = conv_classifier()
+    log_dir = tmp_path / "run"
+    previous = os.umask(0o027)  # Not the usual 022, to see it is followed.
+    try:
+        model.fit(x, y, validation_data=(x, y), batch_size=8, epochs=1, verbose=0,
+                  callbacks=[cb.EmbeddingProjector(str(log_dir), x, labels=y),
+                             cb.HistoryPlotter(str(log_dir), formats="png"),
+                             cb.Checkpoint(str(log_dir / "checkpoints"))])
+    finally:
+        os.umask(previous)
+
+    def mode(path):
+        return oct(path.stat().st_mode & 0o777)
+
+    shown = ["train/metadata.tsv", "train/sprite.png", "train/projector_config.pbtxt",
+             "train/checkpoint", "plots/history.png",
+             *(str(p.relative_to(log_dir)) for p in log_dir.rglob("events.out.*"))]
+    assert {name: mode(log_dir / name) for name in shown} == {
+        name: oct(0o640) for name in shown}
+    private = list((log_dir / "checkpoints").iterdir())
+    assert {p.name for p in private if mode(p) != oct(0o600)} == set()
+    assert len(private) == 3  # The checkpoint, manifest.json, pending.json.

@@ -2,10 +2,9 @@
 
 import warnings
 
-import keras
 import numpy as np
 import pytest
-from helpers import own_warnings
+from helpers import conv_classifier, own_warnings
 
 from keras_tb_toolkit import callbacks as cb
 
@@ -13,18 +12,10 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def nan_classifier():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(2, 3, name="conv"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
-    model.compile("sgd", "sparse_categorical_crossentropy")
-    for w in model.weights:
+    model, x, y = conv_classifier()
+    for w in model.weights:  # A diverged model.
         w.assign(np.full(w.shape, np.nan, "float32"))
-    rng = np.random.default_rng(0)
-    return model, rng.random((8, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 8)
+    return model, x, y
 
 
 @pytest.mark.parametrize("make", [

@@ -53,9 +53,10 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
     (each save records both in `pending.json` first); any other unlisted
     checkpoint file is left in place with a warning. Without a manifest,
     `restore` rebuilds it from the checkpoint files that load (warning
-    once), or refuses, naming them, when none does. Checkpoints are
-    private to their owner (mode 0600, as `tempfile` creates them): they
-    hold the whole model, and TensorBoard never reads them.
+    once), or refuses, naming them, when none does. Checkpoints and their
+    manifest are private to their owner (mode 0600), unlike the files
+    TensorBoard shows (0666 less the umask): they hold the whole model and
+    optimizer state, and TensorBoard never reads them.
 
     Args:
         directory: where checkpoints and `manifest.json` go; created when

@@ -101,7 +101,7 @@ def write_temp(directory, name, save):
     """
     temp_path = None
     try:
-        temp_path = _atomic_io.reserve_temp(directory, name)
+        temp_path = _atomic_io.reserve_temp(directory, name, private=True)
         save(temp_path)
     except BaseException as e:
         if temp_path is not None:

@@ -136,7 +136,7 @@ def write(directory, header, kept):
     }
     data = json.dumps(document, indent=1, allow_nan=False).encode()
     path = os.path.join(directory, MANIFEST_NAME)
-    _atomic_io.write_atomically(path, data)
+    _atomic_io.write_atomically(path, data, private=True)
 
 
 def read(directory):

@@ -18,7 +18,8 @@ def write_pending(directory, name, dropped):
     """Records, before a save's renames, the files it adds and prunes."""
     document = {"file": name, "dropped": list(dropped)}
     path = os.path.join(directory, PENDING_NAME)
-    _atomic_io.write_atomically(path, json.dumps(document).encode())
+    _atomic_io.write_atomically(path, json.dumps(document).encode(),
+                                private=True)
 
 
 def read_pending(directory):

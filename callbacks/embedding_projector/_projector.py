@@ -72,9 +72,12 @@ def check_labels(labels, num_examples, class_names):
                 "`class_names` needs `labels` to name, received labels=None"
             )
         return None
+    labels = np.asarray(labels)
     try:
         normalized = _confusion.class_labels(labels, "`labels`", ids=False)
     except ValueError:
+        if labels.ndim == 2 and labels.shape[1] > 1:
+            raise  # Rows that are not one-hot: its message says which.
         normalized = None
     if normalized is None or len(normalized) != num_examples:
         raise ValueError(
