@@ -18,6 +18,7 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from . import _atomic_io
+from . import _writable
 from ._copying import CopiesConfiguration
 
 # Matplotlib is not documented as thread-safe, and the callbacks draw on
@@ -87,10 +88,12 @@ class FigureWorker(CopiesConfiguration):
     Drawing a figure takes a tenth of a second or more of Python; on a
     thread of its own it overlaps with training, which releases the GIL while
     TensorFlow computes. The thread starts with the first task; `close()`
-    waits for every task and stops it. A task that fails is reported by one
-    warning (the first failure only), in the calling thread, never raised:
-    a figure must not stop training. A deep copy (KerasTuner copies the
-    callbacks of each trial) is a new, idle worker.
+    waits for every task and stops it. A task that fails to draw is
+    reported by one warning (the first failure only), in the calling
+    thread: a figure must not stop training. A task that fails to write
+    (a full disk, a directory gone) raises `LogDirError` there instead,
+    since every later write would fail too. A deep copy (KerasTuner copies
+    the callbacks of each trial) is a new, idle worker.
     """
 
     def __init__(self, owner):
@@ -116,6 +119,14 @@ class FigureWorker(CopiesConfiguration):
         done = [future for future in self._futures if future.done()]
         self._futures = [f for f in self._futures if not f.done()]
         failures = [f.exception() for f in done if f.exception() is not None]
+        for failure in failures:
+            if isinstance(failure, (OSError, tf.errors.OpError)):
+                reason = getattr(failure, "message", None) or failure
+                raise _writable.LogDirError(
+                    f"{self.owner} could not write a figure: {reason}. What "
+                    "it wrote before is intact (events are checksummed "
+                    "records; files are replaced whole)."
+                ) from failure
         if failures and not self._warned:
             self._warned = True
             warnings.warn(
@@ -126,7 +137,9 @@ class FigureWorker(CopiesConfiguration):
 
     def close(self):
         """Waits for every task, reports failures and stops the thread."""
-        self.report_failures(wait=True)
-        if self._executor is not None:
-            self._executor.shutdown()
-            self._executor = None
+        try:
+            self.report_failures(wait=True)
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown()
+                self._executor = None

@@ -264,6 +264,19 @@ def test_an_unwritable_directory_fails_before_training(tmp_path):
     assert int(model.optimizer.iterations) == 0
 
 
+def test_a_write_the_disk_refuses_later_stops_training(tmp_path, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+
+    monkeypatch.setattr(tf.summary, "image", full_disk)
+    model, x, y = tiny_classifier()
+    with pytest.raises(LogDirError, match=(
+            "^ConfusionMatrixLogger could not write a figure: No space left on "
+            "device. What it wrote before is intact")):
+        model.fit(x, y, epochs=2, verbose=0,
+                  callbacks=[ConfusionMatrixLogger(str(tmp_path), (x, y))])
+
+
 def test_mismatch_known_before_training_fails_fast(tmp_path):
     model, x, y = tiny_classifier()
     logger = ConfusionMatrixLogger(str(tmp_path), (x, y), class_names=["a"])
