@@ -15,7 +15,6 @@ search, `ktb tune --inspect-best`) leaves one run, never two.
 """
 
 import os
-import shutil
 import statistics
 import warnings
 
@@ -107,8 +106,9 @@ def inspect_best(tuner, pipelines):
     if trial is None:
         return None
     best_dir = os.path.join(tuner.project_dir, BEST_DIR)
-    shutil.rmtree(best_dir, ignore_errors=True)
-    os.makedirs(best_dir)
+    if tf.io.gfile.exists(best_dir):
+        tf.io.gfile.rmtree(best_dir)
+    tf.io.gfile.makedirs(best_dir)
     with warnings.catch_warnings():
         # keras-tuner reloads weights only; the optimizer starts afresh.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")

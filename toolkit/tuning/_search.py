@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 
+import tensorflow as tf
 from keras_tuner.engine.trial import TrialStatus
 
 from .. import data as data_lib
@@ -84,7 +85,8 @@ def run_search(arrays, *, space, tuner="random", max_trials=10, epochs=3,
         seed=seed, overwrite=overwrite, trial_callbacks=trial_callbacks, **tuner_options,
     )
     if not is_oracle_worker():
-        with open(os.path.join(search_tuner.project_dir, SEARCH_RECORD), "w") as handle:
+        record = os.path.join(search_tuner.project_dir, SEARCH_RECORD)
+        with tf.io.gfile.GFile(record, "w") as handle:
             json.dump(options, handle, indent=2, sort_keys=True)
     search_tuner.search(
         pipelines.train, epochs=epochs, steps_per_epoch=pipelines.steps_per_epoch,
@@ -109,7 +111,8 @@ def inspect_search(arrays, *, logdir, name):
     """
     search_dir = os.path.join(logdir, name)
     record = os.path.join(search_dir, SEARCH_RECORD)
-    if not (os.path.isfile(record) and os.path.isfile(os.path.join(search_dir, _ORACLE_RECORD))):
+    if not (tf.io.gfile.exists(record)
+            and tf.io.gfile.exists(os.path.join(search_dir, _ORACLE_RECORD))):
         raise ConfigError(
             f"--inspect-best: {search_dir} holds no search made by ktb tune "
             f"(no {SEARCH_RECORD} and {_ORACLE_RECORD}); give the --logdir and --name of one"
@@ -119,7 +122,7 @@ def inspect_search(arrays, *, logdir, name):
             f"--inspect-best: no trial of {search_dir} completed, so there is no best "
             "trial to inspect"
         )
-    with open(record) as handle:
+    with tf.io.gfile.GFile(record) as handle:
         options = json.load(handle)
     pipelines, hypermodel = _prepare(arrays, options)
     search_tuner = make_tuner(
@@ -156,13 +159,14 @@ def _finish(search_tuner, write_leaderboard=True):
 
 
 def _any_completed(search_dir):
-    with open(os.path.join(search_dir, _ORACLE_RECORD)) as handle:
+    with tf.io.gfile.GFile(os.path.join(search_dir, _ORACLE_RECORD)) as handle:
         trial_ids = json.load(handle).get("end_order", [])
     for trial_id in trial_ids:
+        path = os.path.join(search_dir, f"trial_{trial_id}", "trial.json")
         try:
-            with open(os.path.join(search_dir, f"trial_{trial_id}", "trial.json")) as handle:
+            with tf.io.gfile.GFile(path) as handle:
                 if json.load(handle).get("status") == TrialStatus.COMPLETED:
                     return True
-        except (OSError, ValueError):
-            continue
+        except (tf.errors.NotFoundError, ValueError):
+            continue  # a trial killed before keras-tuner recorded it
     return False
