@@ -22,7 +22,6 @@ Usage (from the repository root):
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 

@@ -17,6 +17,7 @@ from ._validation import (
     check_positive_int,
 )
 from .history_plotter import plot_history
+from .history_plotter._history import warn_unlogged_metrics
 
 __all__ = ["LivePlot"]
 
@@ -223,12 +224,8 @@ class LivePlot(keras.callbacks.Callback):
         if (len(logged) < len(self.metrics) and self.epoch
                 and not self._warned_metrics):
             self._warned_metrics = True
-            missing = [name for name in self.metrics if name not in logged]
-            warnings.warn(
-                f"LivePlot: `metrics` names metrics that were not logged: "
-                f"{missing}. Logged: {sorted(self.history)}",
-                stacklevel=4,
-            )
+            warn_unlogged_metrics("LivePlot", self.metrics, logged,
+                                  f"Logged: {sorted(self.history)}", stacklevel=4)
         return logged
 
 

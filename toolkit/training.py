@@ -32,7 +32,7 @@ from ..callbacks import (
 from ..callbacks._atomic_io import remove_quietly, reserve_temp, write_atomically
 from . import data as data_lib
 from . import models, runs
-from .config import TrainConfig, write_config  # noqa: F401
+from .config import write_config
 
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"

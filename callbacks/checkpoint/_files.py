@@ -8,7 +8,6 @@ background save at a time, and a writable directory proven before
 training starts.
 """
 
-import os
 import threading
 
 from .. import _atomic_io

@@ -2,7 +2,6 @@
 
 import numbers
 import os
-import warnings
 
 import keras
 import numpy as np
@@ -242,12 +241,9 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
         metrics = [name for name in self.metrics if name in available]
         if len(metrics) < len(self.metrics) and not self._warned_metrics:
             self._warned_metrics = True
-            missing = [name for name in self.metrics if name not in available]
-            warnings.warn(
-                f"HistoryPlotter: `metrics` names metrics that were not "
-                f"logged: {missing}. Available: {available}",
-                stacklevel=3,
-            )
+            _history.warn_unlogged_metrics(
+                "HistoryPlotter", self.metrics, available,
+                f"Available: {available}", stacklevel=3)
         return metrics
 
 

@@ -9,6 +9,7 @@ values while the layout (`history_layout`) is unchanged.
 
 import collections.abc
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -229,3 +230,17 @@ def fill_history(figure, series, epochs):
                       fontsize=8, gid=_NONFINITE)
         axes.relim()
         axes.autoscale_view()
+
+
+def warn_unlogged_metrics(owner, requested, logged, available, stacklevel):
+    """Warns that some of the `requested` metrics are not among `logged`.
+
+    HistoryPlotter and LivePlot accept metric names before anything is
+    logged, so a typo can only show once training has logged something.
+    """
+    missing = [name for name in requested if name not in logged]
+    warnings.warn(
+        f"{owner}: `metrics` names metrics that were not logged: {missing}. "
+        f"{available}",
+        stacklevel=stacklevel + 1,
+    )
