@@ -101,17 +101,15 @@ class MistakesLogger(_class_scores.ClassifierLogger):
     - the text `mistakes_table`: the same mistakes as a Markdown table
       (rank, index, true, predicted, confidence).
 
-    The model may output softmax probabilities, logits (a softmax is
-    applied) or, for a binary classifier, one sigmoid probability or logit.
-    Its output is checked against the classes when training begins, with
-    one forward pass on the first example: a regression model fails there.
+    Outputs are read as `PRCurveLogger` reads them (softmax, logits, or
+    one sigmoid unit for two classes), and checked the same way when
+    training begins: a regression model fails before the first step.
 
     Args:
-        log_dir: The run directory (the one given to
-            `keras.callbacks.TensorBoard`).
-        validation_data: A tuple `(x, y)` of arrays, `y` sparse class ids
-            or one-hot. Every example is predicted at each logged epoch, so
-            keep it to a few thousand.
+        log_dir: The run directory.
+        validation_data: A tuple `(x, y)`: the examples to rank and their
+            labels (class ids or one-hot). All of them are predicted at each
+            logged epoch, so a few thousand at most.
         num_mistakes: How many mistakes to show. Defaults to `9`.
         freq: Log every `freq` epochs. Defaults to `1`.
         class_names: One name per class for the captions. None uses the
