@@ -78,9 +78,8 @@ def load_arrays(source=DEFAULT_DATASET):
             missing or malformed. The message names the source and the
             problem.
     """
-    if isinstance(source, os.PathLike):
-        source = os.fspath(source)
-    if not isinstance(source, str) or not source:
+    source = os.fspath(source) if isinstance(source, os.PathLike) else source
+    if not (isinstance(source, str) and source):
         raise DataError(
             f"data source must be a data set name ({', '.join(DATASETS)}) "
             f"or a path to an .npz file, received: {source!r}"
