@@ -150,9 +150,29 @@ class MistakesLogger(_class_scores.ClassifierLogger):
                          batch_size)
         self._images = image_inputs(self._scores.x)
 
+    def _fresh_state(self):
+        return {**super()._fresh_state(),
+                "_worker": _figures.FigureWorker("MistakesLogger")}
+
     def write(self, probabilities, labels, names):
         mistakes = worst_mistakes(probabilities, labels, self.num_mistakes)
+        tf.summary.text("mistakes_table", mistakes_table(mistakes, names))
+        # Drawing the grid takes most of a second of Python: a worker thread
+        # draws it while training goes on, as the confusion matrix does.
+        self._worker.submit(self._write_grid, mistakes, names,
+                            int(tf.summary.experimental.get_step()))
+
+    def on_train_end(self, logs=None):
+        try:
+            self._worker.close()
+        finally:
+            super().on_train_end(logs)
+
+    def _write_grid(self, mistakes, names, step):
+        """Runs on the worker thread."""
         figure = mistakes_figure(mistakes, names, self._images,
                                  self.num_mistakes, self.dpi)
-        tf.summary.image("mistakes", _figures.figure_to_image(figure))
-        tf.summary.text("mistakes_table", mistakes_table(mistakes, names))
+        image = _figures.figure_to_image(figure)
+        with self._writers.writer("validation").as_default(step=step):
+            tf.summary.image("mistakes", image)
+        self._writers.flush()
