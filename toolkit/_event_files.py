@@ -18,12 +18,12 @@ _RECORD_FOOTER = 4
 
 def truncated_files(directory, logdir):
     """`[(file relative to logdir, bytes read, size)]` of truncated files."""
-    from tensorboard.backend.event_processing import io_wrapper
+    from ._tensorboard_compat import is_events_file
 
     found = []
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
-        if io_wrapper.IsTensorFlowEventsFile(path) and os.path.isfile(path):
+        if is_events_file(path) and os.path.isfile(path):
             size = os.path.getsize(path)
             read = truncated_at(path, size)
             if read is not None:
@@ -47,7 +47,7 @@ def truncated_at(path, size=None):
         The offset just past the last whole record, or None when the file
         holds whole records only.
     """
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+    from ._tensorboard_compat import masked_crc32c
 
     size = os.path.getsize(path) if size is None else size
     offset = 0

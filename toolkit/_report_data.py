@@ -343,7 +343,8 @@ def _hparams(tag_to_content):
     `session` is `{name: value}`, or None when the run holds no session
     start (a search directory, which holds the experiment config).
     """
-    from tensorboard.plugins.hparams import api_pb2, metadata
+    from ._tensorboard_compat import hparams_metadata as metadata
+    from ._tensorboard_compat import session_failed
 
     session, declared, failed = None, [], False
     for tag, content in tag_to_content.items():
@@ -355,7 +356,7 @@ def _hparams(tag_to_content):
             declared = [info.name for info in experiment.hparam_infos]
         elif tag == metadata.SESSION_END_INFO_TAG:
             end = metadata.parse_session_end_info_plugin_data(content)
-            failed = end.status == api_pb2.STATUS_FAILURE
+            failed = session_failed(end)
     return session, declared, failed
 
 

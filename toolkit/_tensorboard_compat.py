@@ -25,6 +25,11 @@ do are done here, and only here:
   `STATUS_SUCCESS` / `STATUS_FAILURE` values of
   `tensorboard.plugins.hparams.api_pb2`, as TensorBoard's own Keras
   callback does.
+- Reading what `ktb report` needs beyond the event reader: whether a file
+  is an events file (`backend.event_processing.io_wrapper`), the record
+  checksum (`masked_crc32c` of TensorBoard's TensorFlow stub) to find a
+  truncated file, and the HParams plugin's own parsers and tags
+  (`plugins.hparams.metadata`) with the `STATUS_FAILURE` of a session end.
 
 `RELIED_ON` lists these names; `tests/test_compat.py` fails, naming the
 installed TensorBoard version, when one is gone. Known to work with
@@ -32,8 +37,11 @@ TensorBoard 2.21 (setup.cfg bounds the version accordingly).
 """
 
 from tensorboard import default, program
+from tensorboard.backend.event_processing import io_wrapper
 from tensorboard.compat import tf as tb_tf
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.plugins.hparams import summary as hparams_summary
 
 RELIED_ON = (
@@ -43,6 +51,14 @@ RELIED_ON = (
     ("tensorboard.plugins.hparams.summary", "session_end_pb"),
     ("tensorboard.plugins.hparams.api_pb2", "STATUS_SUCCESS"),
     ("tensorboard.plugins.hparams.api_pb2", "STATUS_FAILURE"),
+    ("tensorboard.backend.event_processing.io_wrapper", "IsTensorFlowEventsFile"),
+    ("tensorboard.compat.tensorflow_stub.pywrap_tensorflow", "masked_crc32c"),
+    ("tensorboard.plugins.hparams.metadata", "SESSION_START_INFO_TAG"),
+    ("tensorboard.plugins.hparams.metadata", "SESSION_END_INFO_TAG"),
+    ("tensorboard.plugins.hparams.metadata", "EXPERIMENT_TAG"),
+    ("tensorboard.plugins.hparams.metadata", "parse_session_start_info_plugin_data"),
+    ("tensorboard.plugins.hparams.metadata", "parse_session_end_info_plugin_data"),
+    ("tensorboard.plugins.hparams.metadata", "parse_experiment_plugin_data"),
 )
 
 PortInUseError = program.TensorBoardPortInUseError
@@ -92,3 +108,19 @@ def session_end_summary(succeeded):
     """
     status = api_pb2.STATUS_SUCCESS if succeeded else api_pb2.STATUS_FAILURE
     return hparams_summary.session_end_pb(status).SerializeToString()
+
+
+def is_events_file(path):
+    """Whether `path` is named like a TensorFlow events file."""
+    return io_wrapper.IsTensorFlowEventsFile(path)
+
+
+def session_failed(session_end_info):
+    """Whether a parsed HParams session end records a failure."""
+    return session_end_info.status == api_pb2.STATUS_FAILURE
+
+
+__all__ = [
+    "PortInUseError", "ServerError", "UnsupportedSchemeError", "hparams_metadata",
+    "is_events_file", "launch", "masked_crc32c", "session_end_summary", "session_failed",
+]
