@@ -238,7 +238,7 @@ class ClassifierLogger(CopiesConfiguration, keras.callbacks.Callback):
         if probabilities is None:
             warn_not_finite(type(self).__name__, epoch)
             return
-        with self._writers.writer("validation").as_default(step=epoch):
+        with self._writers.writing("validation", step=epoch):
             self.write(probabilities, self._scores.labels, self._scores.names)
         self._writers.flush()
 

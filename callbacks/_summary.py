@@ -199,12 +199,59 @@ class RunWriters(CopiesConfiguration):
     def writer(self, subdir=""):
         return SHARED_WRITERS.open(self._entry(subdir))
 
+    def writing(self, subdir="", step=None):
+        """`writer(subdir).as_default(step)`, whose flush on exit raises
+        `LogDirError` (naming the events file's directory and what is still
+        intact) when the disk refuses the events, instead of TensorFlow's
+        raw error."""
+        entry = self._entry(subdir)
+        return _Writing(SHARED_WRITERS.open(entry), entry.path, step)
+
     def flush(self):
+        """Flushes every held writer.
+
+        Raises:
+            LogDirError: an events file could not be written (a full disk,
+                a directory removed), naming it and what is still intact.
+        """
         for entry in list(self._held.values()):
-            if entry.writer is not None:
+            if entry.writer is None:
+                continue
+            try:
                 entry.writer.flush()
+            except (tf.errors.OpError, OSError) as error:
+                raise _events_error(entry.path, error) from error
 
     def close(self):
         held, self._held = self._held, {}
         for entry in held.values():
             SHARED_WRITERS.release(entry)
+
+
+class _Writing:
+    """The context of `RunWriters.writing`: errors of the body pass through;
+    a failed flush on leaving becomes one `LogDirError`."""
+
+    def __init__(self, writer, path, step):
+        self._context = writer.as_default(step=step)
+        self._path = path
+
+    def __enter__(self):
+        return self._context.__enter__()
+
+    def __exit__(self, kind, value, traceback):
+        try:
+            return self._context.__exit__(kind, value, traceback)
+        except (tf.errors.OpError, OSError) as error:
+            if kind is not None:
+                raise
+            raise _events_error(self._path, error) from error
+
+
+def _events_error(path, error):
+    reason = getattr(error, "message", None) or error
+    return _writable.LogDirError(
+        f"could not write TensorBoard events into {path}: {reason}. What was "
+        "flushed before is intact: events files are checksummed records, "
+        "read up to the last whole one."
+    )

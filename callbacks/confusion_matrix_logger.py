@@ -284,7 +284,7 @@ class ConfusionMatrixLogger(CopiesConfiguration, keras.callbacks.Callback):
             lambda: _confusion.confusion_matrix_axes(names, dpi=self.dpi),
             lambda figure: _confusion.fill_confusion_matrix(figure, matrix),
         )
-        with self._writers.writer("validation").as_default():
+        with self._writers.writing("validation"):
             tf.summary.image("confusion_matrix", image, step=step)
             for name, class_precision, class_recall in zip(names, precision,
                                                            recall):

@@ -276,7 +276,7 @@ class GradCAMLogger(CopiesConfiguration, keras.callbacks.Callback):
         if not np.isfinite(heatmaps).all():  # Not drawn as a cold map.
             warn_not_finite("GradCAMLogger", epoch)
             return
-        with self._writers.writer("train").as_default(step=epoch):
+        with self._writers.writing("train", step=epoch):
             tf.summary.image("grad_cam",
                              grad_cam_grid(self.images, heatmaps))
         self._writers.flush()

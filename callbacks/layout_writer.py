@@ -174,7 +174,7 @@ class LayoutWriter(CopiesConfiguration, keras.callbacks.Callback):
         if not is_chief(self.model):
             return
         summary = layout_summary.pb(scalars_layout(metrics))
-        with self._writers.writer("train").as_default():
+        with self._writers.writing("train"):
             tf.summary.experimental.write_raw_pb(
                 summary.SerializeToString(), step=self._layouts_written)
         self._layouts_written += 1

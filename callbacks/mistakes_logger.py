@@ -173,6 +173,6 @@ class MistakesLogger(_class_scores.ClassifierLogger):
         figure = mistakes_figure(mistakes, names, self._images,
                                  self.num_mistakes, self.dpi)
         image = _figures.figure_to_image(figure)
-        with self._writers.writer("validation").as_default(step=step):
+        with self._writers.writing("validation", step=step):
             tf.summary.image("mistakes", image)
         self._writers.flush()

@@ -101,7 +101,7 @@ class ScalarLogger(keras.callbacks.Callback):
         step = self._batches if step is None else step
         scalars = _numbers(logs)
         scalars.setdefault("learning_rate", self._learning_rate())
-        with self._writers.writer("train").as_default():
+        with self._writers.writing("train"):
             for name, value in scalars.items():
                 if value is not None:
                     tf.summary.scalar(f"batch_{name}", value, step=step)
@@ -123,7 +123,7 @@ class ScalarLogger(keras.callbacks.Callback):
         for subdir, values in (("train", train), ("validation", validation)):
             if not values:
                 continue
-            with self._writers.writer(subdir).as_default():
+            with self._writers.writing(subdir):
                 for name, value in values.items():
                     if value is not None:
                         tf.summary.scalar(f"epoch_{name}", value, step=epoch)

@@ -3,6 +3,8 @@ every epoch, and written only by the process the strategy names chief."""
 
 import glob
 import os
+import numpy as np
+import pytest
 
 import keras
 import tensorflow as tf
@@ -156,3 +158,28 @@ def test_writers_on_a_remote_file_system_are_shared_by_path():
     second.close()
     files = tf.io.gfile.glob("ram://shared-writers/run/train/events.out.*")
     assert len(files) == 1
+
+
+def test_an_events_file_the_disk_refuses_stops_training_with_one_error(tmp_path, monkeypatch):
+    from keras_tb_toolkit.callbacks import LogDirError, ScalarLogger
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((16, 4), "float32"), np.ones((16, 1), "float32")
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[ScalarLogger(tmp_path)])
+    written = sorted(os.listdir(tmp_path / "train"))
+    writer_type = type(tf.summary.create_file_writer(str(tmp_path / "probe")))
+
+    def disk_full(self):
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+
+    monkeypatch.setattr(writer_type, "flush", disk_full)
+    with pytest.raises(LogDirError) as raised:
+        model.fit(x, y, epochs=2, initial_epoch=1, verbose=0,
+                  callbacks=[ScalarLogger(tmp_path)])
+    message = str(raised.value)
+    assert message.startswith("could not write TensorBoard events into ")
+    assert "No space left on device. What was flushed before is intact" in message
+    assert "\n" not in message
+    monkeypatch.undo()
+    assert set(written) <= set(os.listdir(tmp_path / "train"))

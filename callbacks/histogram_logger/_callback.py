@@ -240,7 +240,7 @@ class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
                 "HistogramLogger: the selected layers have no weights, so "
                 "weight, gradient and update-ratio summaries are skipped.",
             )
-        with self._writers.writer("train").as_default(step=step):
+        with self._writers.writing("train", step=step):
             if self.weights:
                 _histograms.write_weights(groups, prefix)
             capture = self._capture

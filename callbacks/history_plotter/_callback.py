@@ -216,7 +216,7 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
             lambda: _history.history_axes(layout, dpi=self.dpi),
             lambda figure: _history.fill_history(figure, series, epochs),
         )
-        with self._writers.writer("train").as_default():
+        with self._writers.writing("train"):
             tf.summary.image("history", image, step=step)
         self._writers.flush()  # Shown while training runs, not at its end.
 

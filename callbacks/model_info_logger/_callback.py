@@ -110,7 +110,7 @@ class ModelInfoLogger(CopiesConfiguration, keras.callbacks.Callback):
         model = self.model
         step = len(self._described)
         self._described.append(weakref.ref(model))
-        with self._writers.writer("train").as_default(step=step):
+        with self._writers.writing("train", step=step):
             tf.summary.text(SUMMARY_TAG, _graph.summary_markdown(model))
             for name, count in _graph.parameter_counts(model).items():
                 tf.summary.scalar(PARAMS_TAG + name, count)
