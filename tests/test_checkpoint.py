@@ -653,6 +653,7 @@ def test_mirrored_strategy_has_one_writer(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_keras_tuner_search(tmp_path):
     def build(hp):
         model = keras.Sequential(

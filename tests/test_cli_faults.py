@@ -112,6 +112,7 @@ def test_a_corrupt_manifest_is_one_line_and_exit_1(tmp_path, capsys):
     assert files_under(tmp_path) == before
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_disk_that_fills_at_the_final_model_is_one_line_and_leaves_no_temporary_file(
         tmp_path, capsys, monkeypatch):

@@ -21,6 +21,7 @@ def _files(root):
     )
 
 
+@pytest.mark.slow
 def test_train_writes_epoch_scalars_and_the_model(tmp_path, capsys):
     logdir = tmp_path / "logs"
     assert cli.main(["train", *TINY, "--logdir", str(logdir), "--run-name", "r1"]) == 0
@@ -36,6 +37,7 @@ def test_train_writes_epoch_scalars_and_the_model(tmp_path, capsys):
         assert [step for step, _ in scalars["epoch_loss"]] == [0, 1]
 
 
+@pytest.mark.slow
 def test_train_attaches_every_toolkit_callback(tmp_path):
     config = TrainConfig(epochs=1, batch_size=64, limit=128, logdir=str(tmp_path), run_name="all")
     result = training.train(config, verbose=0)
@@ -68,6 +70,7 @@ def test_train_attaches_every_toolkit_callback(tmp_path):
         assert len(handle.read().splitlines()) == 1 + 128  # header + the validation sample (limit 128)
 
 
+@pytest.mark.slow
 def test_scalars_read_back_equal_the_history(tmp_path):
     config = TrainConfig(api="subclassed", epochs=2, batch_size=64, limit=128,
                          logdir=str(tmp_path))
@@ -80,6 +83,7 @@ def test_scalars_read_back_equal_the_history(tmp_path):
         np.testing.assert_allclose(logged, values, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_run_names_are_unique_and_never_overwritten(tmp_path, capsys):
     args = ["train", *TINY[:2], "--epochs", "1", "--logdir", str(tmp_path), "--api", "functional"]
     assert cli.main(args) == 0
@@ -207,6 +211,7 @@ def test_model_save_is_atomic_and_cleans_up_after_a_failure(tmp_path, monkeypatc
     assert keras.models.load_model(path).output_shape == (None, 1)
 
 
+@pytest.mark.slow
 def test_profile_batches_writes_a_trace_into_the_run(tmp_path, capsys):
     from keras_tb_toolkit.callbacks import profile_plugin_installed
 

@@ -40,6 +40,7 @@ def post_json(url, body, timeout=10):
         return json.load(response)
 
 
+@pytest.mark.slow
 def test_demo_reports_each_stage_and_each_epoch_with_the_time_left(demo):
     result, lines = demo
     number = r"\d+"

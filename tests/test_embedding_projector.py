@@ -321,6 +321,7 @@ def test_custom_training_loop(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_keras_tuner_search(tmp_path):
     x, y = image_data(40)
     run = tmp_path / "run"

@@ -198,6 +198,7 @@ def test_one_instance_serves_two_fits(tmp_path):
         ("grad_cam", 0), ("grad_cam", 1)] * 2
 
 
+@pytest.mark.slow
 def test_keras_tuner_search(tmp_path):
     x, y = image_data(16)
     log_dir = str(tmp_path / "run")

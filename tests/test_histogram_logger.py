@@ -240,6 +240,7 @@ def test_two_fits_in_a_row_and_a_fit_traced_before(tmp_path):
     assert len({path for path, *_ in rows}) == 2  # One event file per fit.
 
 
+@pytest.mark.slow
 def test_keras_tuner_search(tmp_path):
     x, y = _data()
 

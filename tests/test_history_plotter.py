@@ -247,6 +247,7 @@ def test_gradient_tape_loop_with_callback_list(tmp_path):
     assert plot_files(log_dir) == ["history.svg"]
 
 
+@pytest.mark.slow
 def test_keras_tuner_search(tmp_path):
     log_dir = str(tmp_path / "run")
     plotter = HistoryPlotter(log_dir)

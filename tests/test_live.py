@@ -157,6 +157,7 @@ def test_ktb_train_is_live_in_tensorboard(server):
     assert not late, f"behind epoch {EPOCHS - 2} while training ran: {late}"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_one_events_file_per_run_subdirectory(tmp_path):
     config = TrainConfig(epochs=1, limit=256, batch_size=64, logdir=str(tmp_path),

@@ -87,6 +87,7 @@ def test_batch_redraws_are_capped_to_a_fraction_of_the_time(notebook):
     assert live.redraws == 1 + 2
 
 
+@pytest.mark.slow
 def test_one_instance_serves_two_fits(notebook):
     live = LivePlot(batch_freq=3, min_interval_s=0, max_overhead=None)
     fit(live, epochs=2)
@@ -130,6 +131,7 @@ def test_custom_loop_with_tensor_logs(notebook):
     assert live.redraws == len(notebook.outputs[0]) == 2 * (3 + 1)
 
 
+@pytest.mark.slow
 def test_long_history_is_thinned_to_max_points(notebook):
     live = LivePlot(max_points=10)
     live.on_train_begin()

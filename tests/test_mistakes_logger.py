@@ -156,6 +156,7 @@ def test_one_instance_serves_two_fits(tmp_path):
                 ("mistakes_table", 1)]
 
 
+@pytest.mark.slow
 def test_keras_tuner_search(tmp_path):
     log_dir = str(tmp_path / "run")
     _, x, y = tiny_classifier()

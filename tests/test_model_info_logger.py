@@ -214,6 +214,7 @@ def test_custom_loop_with_input_shape(tmp_path):
     assert_described(tmp_path, model)
 
 
+@pytest.mark.slow
 def test_keras_tuner_search_describes_each_trial(tmp_path):
     x, y = image_data(32)
     tuner = tuner_search(tmp_path / "search", image_search_build(compiled),

@@ -38,6 +38,7 @@ def test_functional_has_parallel_branches_merged_and_a_residual_block():
     assert "residual_add" not in {layer.name for layer in added.layers}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("api", models.API_STYLES)
 def test_every_builder_builds_and_trains_a_step(api, batch):
     keras.utils.set_random_seed(0)
@@ -53,6 +54,7 @@ def test_every_builder_builds_and_trains_a_step(api, batch):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_subclassed_round_trips_through_keras_file(tmp_path, batch):
     keras.utils.set_random_seed(0)
     model = models.build_model("subclassed", label_smoothing=0.1, clipnorm=1.0)

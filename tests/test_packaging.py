@@ -111,6 +111,7 @@ def _run(command, cwd, timeout=120, **env):
     )
 
 
+@pytest.mark.slow
 def test_a_users_callbacks_and_toolkit_modules_do_not_shadow_ours(user_project):
     script = textwrap.dedent("""
         from keras_tb_toolkit.callbacks import Checkpoint

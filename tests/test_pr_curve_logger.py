@@ -182,6 +182,7 @@ def test_one_instance_serves_two_fits(tmp_path):
             == sorted((tag, step) for tag in TAGS for step in (0, 1))
 
 
+@pytest.mark.slow
 def test_keras_tuner_search(tmp_path):
     log_dir = str(tmp_path / "run")
     _, x, y = tiny_classifier()

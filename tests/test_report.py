@@ -334,6 +334,7 @@ def _overlaps(a, b):
     return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("logdir, runs", [("four_trials", 4), ("fifty_trials", 50)])
 def test_table_and_legend_texts_never_overlap(logdir, runs, request):
     data = report.read_logdir(request.getfixturevalue(logdir))
@@ -365,6 +366,7 @@ def test_table_and_legend_texts_never_overlap(logdir, runs, request):
     assert header == ["rank", "trial", "validation accuracy", *sorted(varied)]
 
 
+@pytest.mark.slow
 def test_fifty_one_epoch_trials_drawn_as_markers_and_failures_counted(fifty_trials, capsys):
     data = report.read_logdir(fifty_trials)
     figure, _ = _drawn(data)

@@ -102,6 +102,7 @@ def test_mirrored_strategy_writes_once(tmp_path):
     assert len(glob.glob(os.path.join(tmp_path, "train", "events.out.tfevents.*"))) == 1
 
 
+@pytest.mark.slow
 def test_keras_tuner_trials(tmp_path):
     model, x, y = tiny_classifier()
     logs = tmp_path / "trial"

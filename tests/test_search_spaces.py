@@ -101,6 +101,7 @@ def test_batch_norm_momentum_fits_the_steps_of_an_epoch():
     assert momenta and momenta == pytest.approx([0.944] * len(momenta), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_batch_norm_model_validates_as_well_as_it_trains_after_one_short_epoch():
     # 47 steps: with Keras' momentum of 0.99 the moving statistics are still
     # 62% their initial values, and this model trains to 0.79 but validates

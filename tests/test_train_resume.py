@@ -148,6 +148,7 @@ def test_resume_needs_an_existing_run(tmp_path, capsys):
     assert "argument --save-freq: must be 'epoch' or a positive number of batches, received: '0'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resumed_curves_continue_at_the_right_step(tmp_path):
     """A run stopped after 2 of 3 epochs, resumed: steps go on at 2, none is rewritten."""
     import keras

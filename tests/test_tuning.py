@@ -148,6 +148,7 @@ def trial_values(search_dir, name):
         return json.load(handle)["hyperparameters"]["values"]
 
 
+@pytest.mark.slow
 def test_each_trial_is_a_session_with_its_status(search):
     result, *_ = search
     experiment, sessions = dashboard(result.search_dir)
@@ -205,6 +206,7 @@ def written_tags(run_dir):
     return pairs
 
 
+@pytest.mark.slow
 def test_each_trial_writes_the_light_set_into_its_run_dir(search):
     result, routed, *_ = search
     trial_dirs = [os.path.join(result.search_dir, f"trial_{i}") for i in range(3)]
@@ -340,6 +342,7 @@ def test_best_run_has_the_full_set_through_tensorboard(search):
     assert f"| learning_rate | {winner.hyperparameters['learning_rate']} |" in table
 
 
+@pytest.mark.slow
 def test_inspect_best_rewrites_the_same_best_run(search, capsys):
     result, *_ = search
     logdir, name = os.path.split(result.search_dir)
@@ -396,6 +399,7 @@ class FailsEveryTrial(keras.callbacks.Callback):
         raise RuntimeError("this trial may not finish")
 
 
+@pytest.mark.slow
 def test_inspect_best_with_only_failed_trials_exits_2_and_writes_nothing(tmp_path, capsys):
     result = tuning.run_search(
         data.load_arrays(), space="sequential", max_trials=2, epochs=1, logdir=tmp_path,
