@@ -27,6 +27,7 @@ import math
 import os
 
 from ._event_files import truncated_files
+from ._report_hparams import failure_reason, trial_hparams
 from .errors import ConfigError, ReportError
 from .runs import check_logdir  # noqa: F401  (report re-exports it)
 
@@ -41,8 +42,6 @@ _NOT_EPOCH_SUFFIX = ("_vs_iterations",)
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae")
 # The text summary that `write_session_end` (toolkit.tuning) writes in a
 # trial's run directory: "SUCCESS", or "FAILED: <reason>".
-_TRIAL_STATUS_TAG = "trial_status"
-_FAILED_PREFIX = "FAILED: "
 
 
 class ReportIOError(OSError):
@@ -243,12 +242,12 @@ def read_logdir(logdir, threads=1, progress=None):
         }
     for tb_run, tags in multiplexer.PluginRunToTagToContent("hparams").items():
         run, _ = _split_run(tb_run)
-        session, names, failed = _hparams(tags)
+        session, names, failed = trial_hparams(tags)
         if session is not None:  # not a search's experiment config only
             hparams.setdefault(run, {}).update(session)
         declared.extend(name for name in names if name not in declared)
         if failed:
-            failures[run] = _failure_reason(multiplexer, tb_run)
+            failures[run] = failure_reason(multiplexer, tb_run)
     if not any(tags for subsets in scalars.values() for tags in subsets.values()):
         raise ReportError(
             f"LOGDIR: the event files under {path} hold no scalar summaries "
@@ -304,22 +303,6 @@ def _reload(multiplexer, logdir, threads, progress):
     return truncated
 
 
-def _failure_reason(multiplexer, tb_run):
-    """The reason a failed trial gave, or "reason not logged"."""
-    from tensorboard.util import tensor_util
-
-    try:
-        events = multiplexer.Tensors(tb_run, _TRIAL_STATUS_TAG)
-    except KeyError:
-        events = ()
-    for event in events[-1:]:
-        text = tensor_util.make_ndarray(event.tensor_proto).item()
-        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-        if text.startswith(_FAILED_PREFIX):
-            return text[len(_FAILED_PREFIX):].strip() or "reason not logged"
-    return "reason not logged"
-
-
 def _split_run(tb_run):
     """"exp/run1/train" -> ("exp/run1", "train"); "exp/run1" -> ("exp/run1", "")."""
     parts = tb_run.replace(os.sep, "/").split("/")
@@ -335,32 +318,3 @@ def _series(events):
         (int(event.step), float(tensor_util.make_ndarray(event.tensor_proto)))
         for event in sorted(events, key=lambda event: event.step)
     )
-
-
-def _hparams(tag_to_content):
-    """`(session, declared names, failed)` of one TB run.
-
-    `session` is `{name: value}`, or None when the run holds no session
-    start (a search directory, which holds the experiment config).
-    """
-    from ._tensorboard_compat import hparams_metadata as metadata
-    from ._tensorboard_compat import session_failed
-
-    session, declared, failed = None, [], False
-    for tag, content in tag_to_content.items():
-        if tag == metadata.SESSION_START_INFO_TAG:
-            info = metadata.parse_session_start_info_plugin_data(content)
-            session = {name: _value(value) for name, value in info.hparams.items()}
-        elif tag == metadata.EXPERIMENT_TAG:
-            experiment = metadata.parse_experiment_plugin_data(content)
-            declared = [info.name for info in experiment.hparam_infos]
-        elif tag == metadata.SESSION_END_INFO_TAG:
-            end = metadata.parse_session_end_info_plugin_data(content)
-            failed = session_failed(end)
-    return session, declared, failed
-
-
-def _value(value):
-    """A `google.protobuf.Value` as a Python number, string or bool."""
-    kind = value.WhichOneof("kind")
-    return getattr(value, kind) if kind else None
