@@ -1,0 +1,98 @@
+"""Where files live: the local disk, or any file system TensorFlow reaches.
+
+Every path the callbacks and `ktb` read or write is either local (a plain
+path or `file://`) or a URL whose scheme TensorFlow has a file system for
+(`gs://`, `ram://`, `s3://` with tensorflow-io, `hdfs://`), reached through
+`tf.io.gfile`. Local paths keep what only a local disk gives: fsync,
+permission bits, atomic rename and exclusive create. A URL gets what every
+file system gives: whole-object writes, listing, deletion; renames there may
+be a copy and a delete, so nothing relies on them being atomic.
+
+`check_file_system` and `check_reachable` turn a path TensorFlow cannot use
+into one line naming the argument, the value and what is allowed.
+"""
+
+import os
+import posixpath
+import re
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+LOCAL_SCHEMES = ("", "file")
+
+
+class FileSystemError(ValueError):
+    """A path on a file system this TensorFlow lacks, or cannot reach."""
+
+
+def scheme(path):
+    """The URL scheme of `path`, lower-cased; `""` for a plain path."""
+    match = _URL.match(os.fspath(path))
+    return match.group(1).lower() if match else ""
+
+
+def is_local(path):
+    """Whether `path` is on the local disk (a plain path or `file://`)."""
+    return scheme(path) in LOCAL_SCHEMES
+
+
+def local_path(path):
+    """`path` without a `file://` prefix; other paths unchanged."""
+    path = os.fspath(path)
+    return path[len("file://"):] if scheme(path) == "file" else path
+
+
+def join(path, *parts):
+    """Joins like `os.path.join` locally and with `/` on a URL."""
+    path = os.fspath(path)
+    if is_local(path):
+        return os.path.join(path, *parts)
+    return posixpath.join(path, *parts)
+
+
+def dirname(path):
+    """The parent of `path`, with `/` on a URL."""
+    path = os.fspath(path)
+    return os.path.dirname(path) if is_local(path) else posixpath.dirname(path.rstrip("/"))
+
+
+def registered_schemes():
+    """The URL schemes this TensorFlow has a file system for, sorted."""
+    import tensorflow as tf  # noqa: PLC0415 (local paths never need TensorFlow)
+
+    return sorted(s for s in tf.io.gfile.get_registered_schemes() if s)
+
+
+def check_file_system(path, argument):
+    """Returns `path`, or raises `FileSystemError` when TensorFlow has no file system for it."""
+    name = scheme(path)
+    if name in LOCAL_SCHEMES:
+        return path
+    available = registered_schemes()
+    if name not in available:
+        raise FileSystemError(
+            f"{argument}: this TensorFlow has no file system for {name}://, received: "
+            f"{os.fspath(path)!r}; it has {', '.join(f'{s}://' for s in available)} "
+            "and local paths (s3:// and hdfs:// come with tensorflow-io)"
+        )
+    return path
+
+
+def check_reachable(path, argument):
+    """Returns `path` once its file system answers about it, else raises `FileSystemError`.
+
+    Asks whether `path` exists: a bucket that does not resolve or refuses
+    access fails here, in one line, before anything is written.
+    """
+    check_file_system(path, argument)
+    if is_local(path):
+        return path
+    import tensorflow as tf  # noqa: PLC0415
+
+    try:
+        tf.io.gfile.exists(os.fspath(path))
+    except tf.errors.OpError as error:
+        reason = str(error.message or error).strip().splitlines()[0]
+        raise FileSystemError(
+            f"{argument}: cannot reach {os.fspath(path)!r}: {reason}"
+        ) from None
+    return path
