@@ -9,7 +9,10 @@ file system gives: whole-object writes, listing, deletion; renames there may
 be a copy and a delete, so nothing relies on them being atomic.
 
 `check_file_system` and `check_reachable` turn a path TensorFlow cannot use
-into one line naming the argument, the value and what is allowed.
+into one line naming the argument, the value and what is allowed. The file
+operations below (`makedirs`, `listdir`, `read_bytes`, `write_bytes`,
+`remove_quietly`, ...) take either kind of path: `os` and `open` on the
+local disk, `tf.io.gfile` on a URL.
 """
 
 import os
@@ -96,3 +99,98 @@ def check_reachable(path, argument):
             f"{argument}: cannot reach {os.fspath(path)!r}: {reason}"
         ) from None
     return path
+
+
+def _gfile():
+    import tensorflow as tf  # noqa: PLC0415
+
+    return tf.io.gfile
+
+
+def errors():
+    """The exceptions a file operation raises: `OSError` on the local disk,
+    `tf.errors.OpError` too through `tf.io.gfile`."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    return (OSError, tf.errors.OpError)
+
+
+def makedirs(path):
+    """Creates `path` and its parents; an existing directory is fine."""
+    if is_local(path):
+        os.makedirs(local_path(path), exist_ok=True)
+    else:
+        _gfile().makedirs(os.fspath(path))
+
+
+def exists(path):
+    if is_local(path):
+        return os.path.exists(local_path(path))
+    return _gfile().exists(os.fspath(path))
+
+
+def isdir(path):
+    if is_local(path):
+        return os.path.isdir(local_path(path))
+    return _gfile().isdir(os.fspath(path))
+
+
+def listdir(path):
+    """Names in directory `path` (no trailing `/`); [] when it is missing
+    or not a directory."""
+    if is_local(path):
+        try:
+            return os.listdir(local_path(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+    if not _gfile().isdir(os.fspath(path)):
+        return []
+    return [name.rstrip("/") for name in _gfile().listdir(os.fspath(path))]
+
+
+def open_file(path, mode="rb"):
+    """A binary file object: `open` locally, `tf.io.gfile.GFile` on a URL.
+
+    Raises:
+        FileNotFoundError: when reading a file that does not exist, on
+            either kind of path.
+    """
+    if is_local(path):
+        return open(local_path(path), mode)  # noqa: SIM115 (the caller closes it)
+    if "r" in mode and not _gfile().exists(os.fspath(path)):
+        raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
+    return _gfile().GFile(os.fspath(path), mode)
+
+
+def read_bytes(path):
+    """The whole content of the file at `path`."""
+    with open_file(path, "rb") as f:
+        return f.read()
+
+
+def write_bytes(path, data):
+    """Writes `data` to `path` in one piece, replacing any file there.
+
+    On a URL this is one object write: whole on an object store (GCS
+    publishes an upload only when it is complete), possibly partial where
+    the file system streams (HDFS); readers that must not see a torn file
+    verify a checksum.
+    """
+    with open_file(path, "wb") as f:
+        f.write(data)
+
+
+def remove_quietly(path):
+    """Deletes the file at `path`; a missing file is not an error."""
+    if is_local(path):
+        try:
+            os.remove(local_path(path))
+        except FileNotFoundError:
+            pass
+        return
+    import tensorflow as tf  # noqa: PLC0415
+
+    try:
+        tf.io.gfile.remove(os.fspath(path))
+    except tf.errors.NotFoundError:
+        pass

@@ -7,9 +7,16 @@ that a bad constructor call fails before training starts.
 import numbers
 import os
 
+from . import _fs
+
 
 def check_log_dir(log_dir, name="log_dir"):
-    """Returns `log_dir` as a string path; nothing is created yet."""
+    """Returns `log_dir` as a string path; nothing is created yet.
+
+    A `file://` URL becomes the plain path it names. Any other URL must be
+    on a file system this TensorFlow has and that answers (`_fs`), else a
+    `FileSystemError` (a `ValueError`) names the argument and the value.
+    """
     if isinstance(log_dir, os.PathLike):
         log_dir = os.fspath(log_dir)
     if not isinstance(log_dir, str) or not log_dir:
@@ -17,7 +24,10 @@ def check_log_dir(log_dir, name="log_dir"):
             f"`{name}` must be a non-empty path (str or os.PathLike), "
             f"received: {log_dir!r}"
         )
-    if os.path.exists(log_dir) and not os.path.isdir(log_dir):
+    log_dir = _fs.local_path(log_dir)
+    if not _fs.is_local(log_dir):
+        _fs.check_reachable(log_dir, f"`{name}`")
+    if _fs.exists(log_dir) and not _fs.isdir(log_dir):
         raise ValueError(
             f"`{name}` must be a directory, received the path of a file: "
             f"{log_dir!r}"

@@ -5,15 +5,18 @@ fails after an epoch or more of training, or at the end of it. Each
 callback therefore creates its directories and writes (then removes) a
 probe file in `on_train_begin`, and a failure is one error naming the path
 and the reason. Directories made only for the probe are removed again,
-so that nothing appears for a callback that has nothing to write. Paths
-with a scheme (`gs://`, `ram://`) are probed through
-`tf.io.gfile`, which is how TensorFlow's writers reach them.
+so that nothing appears for a callback that has nothing to write. A URL
+(`gs://`, `ram://`: see `_fs`) is first asked whether it is reachable, then
+probed through `tf.io.gfile`, which is how TensorFlow's writers reach it;
+the directories made there stay (an object store has none to remove).
 """
 
 import os
 import uuid
 
 import tensorflow as tf
+
+from . import _fs
 
 _PROBE_PREFIX = ".ktb-probe-"
 
@@ -38,17 +41,27 @@ def prove_writable(directory, what="Log directory", error=LogDirError,
 
     Raises:
         error: naming `directory` and the reason (a file in its path, a
-            read-only file system, no permission, a full disk).
+            read-only file system, no permission, a full disk, a bucket
+            that does not answer).
+        FileSystemError: (a `ValueError`) for a URL whose scheme this
+            TensorFlow has no file system for.
     """
     probe = _PROBE_PREFIX + uuid.uuid4().hex
+    if not _fs.is_local(directory):
+        _fs.check_file_system(directory, what)
+        try:
+            _fs.check_reachable(directory, what)
+        except _fs.FileSystemError as e:
+            raise error(str(e)) from e.__cause__
     try:
-        if "://" in directory:
+        if not _fs.is_local(directory):
             tf.io.gfile.makedirs(directory)
-            path = directory.rstrip("/") + "/" + probe
+            path = _fs.join(directory, probe)
             with tf.io.gfile.GFile(path, "wb") as f:
                 f.write(b"probe")
             tf.io.gfile.remove(path)
             return
+        directory = _fs.local_path(directory)
         created = [] if keep else _missing_ancestors(directory)
         try:
             os.makedirs(directory, exist_ok=True)
