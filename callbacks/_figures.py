@@ -18,6 +18,7 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from . import _atomic_io
+from . import _fs
 from . import _writable
 from ._copying import CopiesConfiguration
 
@@ -69,11 +70,11 @@ def save_figure(figure, path):
     """Saves `figure` to `path` (format from the extension) atomically.
 
     The figure is written to a temporary file in the same directory and then
-    moved over `path`, so a reader never sees a half-written file.
+    moved over `path`, so a reader never sees a half-written file; on a URL
+    it is written whole in one object write (`_atomic_io`).
     """
-    directory, name = os.path.split(path)
-    os.makedirs(directory, exist_ok=True)
-    file_format = os.path.splitext(name)[1][1:]
+    _fs.makedirs(_fs.dirname(path))
+    file_format = os.path.splitext(path)[1][1:]
 
     def draw(file):
         with _DRAW_LOCK:

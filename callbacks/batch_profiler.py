@@ -2,12 +2,12 @@
 
 import importlib.metadata
 import numbers
-import os
 import warnings
 
 import keras
 import tensorflow as tf
 
+from . import _fs
 from ._summary import is_chief
 from ._validation import check_log_dir
 from ._writable import prove_writable
@@ -84,13 +84,13 @@ class BatchProfiler(keras.callbacks.Callback):
         self._batch = 0
         self._profiling = False
         if is_chief():
-            prove_writable(os.path.join(self.log_dir, "train"))
+            prove_writable(_fs.join(self.log_dir, "train"))
 
     def on_train_batch_begin(self, batch, logs=None):
         self._batch += 1
         if self._batch == self.start and is_chief():
             try:
-                tf.profiler.experimental.start(os.path.join(self.log_dir, "train"))
+                tf.profiler.experimental.start(_fs.join(self.log_dir, "train"))
             except (tf.errors.AlreadyExistsError, tf.errors.UnavailableError) as error:
                 warnings.warn(
                     f"BatchProfiler: another profiler is running in this process, "

@@ -7,7 +7,6 @@ this callback writes the whole layout the Projector loads itself.
 """
 
 import numbers
-import os
 import re
 import warnings
 
@@ -15,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .. import _fs
 from .. import _summary
 from .. import _validation
 from .._copying import CopiesConfiguration
@@ -192,7 +192,7 @@ class EmbeddingProjector(CopiesConfiguration, keras.callbacks.Callback):
                 stacklevel=2,
             )
             return
-        train_dir = os.path.join(self.log_dir, "train")
+        train_dir = _fs.join(self.log_dir, "train")
         assets = None
         if not self._assets_written:
             assets = (self._metadata(), self._sprite())
@@ -273,6 +273,6 @@ def _sprite_possible(sample):
 def _ensure_event_file(writers, run_dir):
     """TensorBoard lists a directory as a run only if it holds event files;
     the writer the run's callbacks share makes one if none is there."""
-    if not tf.io.gfile.glob(os.path.join(run_dir, "events.out.tfevents*")):
+    if not tf.io.gfile.glob(_fs.join(run_dir, "events.out.tfevents*")):
         writers.writer("train")
         writers.flush()

@@ -20,7 +20,6 @@ the config (they must stay inside that directory).
 """
 
 import math
-import os
 import re
 
 import numpy as np
@@ -31,6 +30,7 @@ from tensorboard.plugins import projector
 from .. import _activations
 from .. import _atomic_io
 from .. import _confusion
+from .. import _fs
 from .. import _validation
 
 CONFIG_FILENAME = "projector_config.pbtxt"
@@ -254,36 +254,36 @@ def write_projector(directory, attribute, embeddings, assets=None):
     reader can see names only files that already exist: metadata and
     sprite, then the checkpoint, then the config; each one atomically.
     """
-    os.makedirs(directory, exist_ok=True)
+    _fs.makedirs(directory)
     config = projector.ProjectorConfig()
     embedding = config.embeddings.add()
     embedding.tensor_name = checkpoint_tensor_name(attribute)
     if assets is not None:
         metadata, sprite = assets
         _atomic_io.write_atomically(
-            os.path.join(directory, METADATA_FILENAME), metadata
+            _fs.join(directory, METADATA_FILENAME), metadata
         )
         embedding.metadata_path = METADATA_FILENAME
         if sprite is not None:
             png, single_image_dim = sprite
             _atomic_io.write_atomically(
-                os.path.join(directory, SPRITE_FILENAME), png
+                _fs.join(directory, SPRITE_FILENAME), png
             )
             embedding.sprite.image_path = SPRITE_FILENAME
             embedding.sprite.single_image_dim.extend(single_image_dim)
     variable = tf.Variable(embeddings, trainable=False, name=attribute)
-    prefix = os.path.join(directory, CHECKPOINT_PREFIX)
+    prefix = _fs.join(directory, CHECKPOINT_PREFIX)
     tf.train.Checkpoint(**{attribute: variable}).write(prefix)
     # The `checkpoint` state file `tf.train.latest_checkpoint` reads; the
     # relative path keeps the run directory movable.
     _atomic_io.write_atomically(
-        os.path.join(directory, "checkpoint"),
+        _fs.join(directory, "checkpoint"),
         f'model_checkpoint_path: "{CHECKPOINT_PREFIX}"\n'
         f'all_model_checkpoint_paths: "{CHECKPOINT_PREFIX}"\n',
     )
     if assets is not None:
         # The same text `projector.visualize_embeddings` writes, but atomic.
         _atomic_io.write_atomically(
-            os.path.join(directory, CONFIG_FILENAME),
+            _fs.join(directory, CONFIG_FILENAME),
             text_format.MessageToString(config),
         )

@@ -1,13 +1,13 @@
 """Training curves as a matplotlib figure, in TensorBoard and as files."""
 
 import numbers
-import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from .. import _figures
+from .. import _fs
 from .._copying import CopiesConfiguration
 from .._summary import EpochSteps, RunWriters, is_chief
 from .._validation import (
@@ -170,7 +170,7 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
         if is_chief(self.model):
             self._writers.hold("train")
             if self.formats:
-                prove_writable(os.path.join(self.log_dir, "plots"))
+                prove_writable(_fs.join(self.log_dir, "plots"))
 
     def on_epoch_end(self, epoch, logs=None):
         step = self._steps.step(epoch)
@@ -192,18 +192,20 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
             figure = plot_history(self.history, metrics, self.epoch,
                                   self.log_scale, dpi=self.dpi)
             for file_format in self.formats:
-                path = os.path.join(self.log_dir, "plots",
-                                    f"history.{file_format}")
+                path = _fs.join(self.log_dir, "plots", f"history.{file_format}")
                 try:
                     _figures.save_figure(figure, path)
-                except OSError as error:
-                    # Written atomically: an earlier file there is whole.
-                    raise LogDirError(
-                        error.errno,
-                        f"HistoryPlotter could not save {path!r}: "
-                        f"{error.strerror or error}; a history.{file_format} "
-                        "saved there before is left whole.",
-                    ) from error
+                except (OSError, tf.errors.OpError) as error:
+                    # Written atomically (whole on a URL): an earlier file
+                    # there is whole.
+                    reason = (getattr(error, "strerror", None)
+                              or getattr(error, "message", None) or error)
+                    message = (f"HistoryPlotter could not save {path!r}: "
+                               f"{reason}; a history.{file_format} saved "
+                               "there before is left whole.")
+                    code = getattr(error, "errno", None)
+                    raise (LogDirError(code, message) if code
+                           else LogDirError(message)) from error
         finally:
             self._writers.close()
 
