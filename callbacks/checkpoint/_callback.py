@@ -1,6 +1,5 @@
 """Checkpoint: best top-k and last checkpoints, atomic writes, exact resume."""
 
-import os
 import warnings
 
 import keras
@@ -15,7 +14,6 @@ from . import _files
 from . import _manifest
 from . import _monitor
 from . import _restore
-from ._restore import ResumeState
 
 class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
     """Keeps the best `save_top_k` checkpoints and the newest, crash-safely.
@@ -57,6 +55,19 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
     manifest are private to their owner (mode 0600), unlike the files
     TensorBoard shows (0666 less the umask): they hold the whole model and
     optimizer state, and TensorBoard never reads them.
+
+    What holds on which file system: on a local disk, all of the above. On
+    a URL (`gs://`, `s3://`, `hdfs://`, `ram://`), where a rename may be a
+    copy and a delete, no rename is used: the model is saved to a local
+    temporary file, uploaded under its final name (never over an existing
+    file) and read back to match its sha256 and size; the manifest is a
+    new generation `manifest.<n>.json` sealed by its own sha256, written
+    and read back before older generations and pruned checkpoints are
+    deleted. A save killed at any instant leaves the last verified
+    generation, naming complete files, as the manifest; a torn newer one is
+    ignored, a torn checkpoint fails its checksum and `restore` skips it.
+    No fsync or permission bits there: durability and access are the
+    store's (bucket ACLs, IAM).
 
     Args:
         directory: where checkpoints and `manifest.json` go; created when
@@ -137,6 +148,7 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
         self._writer = _files.BackgroundWriter(self.directory)
         self._rejected = ()
         self._entries, self._stale, self._next_seq = [], [], 1
+        self._foreign = set()
         self._epoch = self._offset = self._batches_done = self._steps = 0
 
     def on_train_begin(self, logs=None):
@@ -158,6 +170,10 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
             self.directory, self.monitor, self._mode, self._rejected
         )
         self._rejected = ()
+        # Unlisted files someone else left keep their names: a new
+        # checkpoint never takes one (on a URL, it could not).
+        listed = {e["file"] for e in self._entries}.union(self._stale)
+        self._foreign = set(_manifest.orphans(self.directory, listed))
         newest = self._entries[-1]["best_so_far"] if self._entries else None
         self.best = resume.best if resume else newest
 
@@ -220,7 +236,7 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
             self._next_seq, epoch, batch, end_of_epoch, self._global_step(),
             value, best, self.save_weights_only,
         )
-        taken = {e["file"] for e in self._entries}.union(self._stale)
+        taken = {e["file"] for e in self._entries}.union(self._stale, self._foreign)
         entry["file"] = _manifest.checkpoint_name(entry, self.monitor, taken)
         save = self.model.save
         if self.save_weights_only:
@@ -275,15 +291,7 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
                 f"restored {entry['file']!r} instead.",
                 stacklevel=2,
             )
-        end = entry["end_of_epoch"]
-        self._resume = ResumeState(
-            path=os.path.join(self.directory, entry["file"]),
-            initial_epoch=entry["epoch"] + 1 if end else entry["epoch"],
-            batches_consumed=0 if end else entry["batch"],
-            global_step=entry["global_step"],
-            best=entry["best_so_far"],
-            model=loaded,
-        )
+        self._resume = _restore.resume_state(self.directory, entry, loaded)
         self._rejected = tuple(name for name, _ in faults)
         self.best = self._resume.best
         return self._resume

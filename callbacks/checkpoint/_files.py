@@ -2,7 +2,8 @@
 the errors a save reports.
 
 Every file is written with the steps of `callbacks._atomic_io` (temporary
-file, fsync, rename, fsync of the directory); here are what only
+file, fsync, rename, fsync of the directory; on a URL, a local temporary
+file uploaded under a new name and read back); here are what only
 checkpoints need: a temporary file written by Keras' own `save`, one
 background save at a time, and a writable directory proven before
 training starts.

@@ -22,16 +22,18 @@ batches of that epoch trained when the file was written (all of them when
 the monitored metric (`null` when absent from the logs; `"nan"`, `"inf"` or
 `"-inf"` when not finite), `best_so_far` the best finite value seen up to
 and including this checkpoint. File names count epochs from 1, like
-`keras.callbacks.ModelCheckpoint`'s `{epoch}`.
+`keras.callbacks.ModelCheckpoint`'s `{epoch}`. On a URL the manifest is the
+newest verified generation `manifest.<n>.json` instead (`_generations`).
 """
 
 import json
 import math
-import os
 import re
 import warnings
 
 from .. import _atomic_io
+from .. import _fs
+from . import _generations
 from . import _pending
 from . import _manifest_schema
 from . import _monitor
@@ -101,9 +103,11 @@ def publish(directory, temp_path, entry, header, kept, dropped_files):
     Pruned files are deleted only after the manifest that no longer names
     them is durably in place, so every file a manifest names exists. The
     new file and the pruned ones are first recorded in `pending.json`, the
-    only unlisted files `adopt` ever deletes.
+    only unlisted files `adopt` ever deletes. On a URL the file is uploaded
+    under its own new name and read back (`_atomic_io.commit_file`), and
+    the manifest generation it is listed in commits it.
     """
-    final_path = os.path.join(directory, entry["file"])
+    final_path = _fs.join(directory, entry["file"])
     # Named before the rename, so that a kill between the rename and the
     # manifest leaves a record that these unlisted files are the callback's.
     _pending.write_pending(directory, entry["file"], dropped_files)
@@ -116,8 +120,8 @@ def publish(directory, temp_path, entry, header, kept, dropped_files):
     write(directory, header, kept)
     for name in dropped_files:
         try:
-            _atomic_io.remove_quietly(os.path.join(directory, name))
-        except OSError:
+            _atomic_io.remove_quietly(_fs.join(directory, name))
+        except _fs.errors():
             pass  # Named by pending.json: removed on the next start.
 
 
@@ -134,8 +138,11 @@ def write(directory, header, kept):
             {**e, "value": _encode(e["value"])} for e in sorted(kept, key=_seq)
         ],
     }
+    if not _fs.is_local(directory):
+        _generations.write(directory, document)
+        return
     data = json.dumps(document, indent=1, allow_nan=False).encode()
-    path = os.path.join(directory, MANIFEST_NAME)
+    path = _fs.join(directory, MANIFEST_NAME)
     _atomic_io.write_atomically(path, data, private=True)
 
 
@@ -143,17 +150,22 @@ def read(directory):
     """Returns the validated manifest of `directory`, or None if absent.
 
     Raises:
-        CheckpointCorruptError: if the manifest is not valid.
+        CheckpointCorruptError: if the manifest is not valid (on a URL:
+            when no generation is).
     """
-    path = os.path.join(directory, MANIFEST_NAME)
+    local = _fs.is_local(directory)
+    path = _fs.join(directory, MANIFEST_NAME if local else "manifest.<n>.json")
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        if not local:
+            found = _generations.read(directory)
+            if found is None:
+                return None
+            document = found[0]
+        else:
+            document = json.loads(_fs.read_bytes(path))
+            _manifest_schema.validate(document)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    try:
-        document = json.loads(raw)
-        _manifest_schema.validate(document)
     except ValueError as e:  # json.JSONDecodeError is a ValueError too.
         raise CheckpointCorruptError(
             f"Checkpoint manifest {path!r} is not valid ({e}); move the "
@@ -166,11 +178,12 @@ def read(directory):
 
 def verify(directory, entry):
     """Returns None when the file matches the manifest, else the reason."""
-    path = os.path.join(directory, entry["file"])
+    path = _fs.join(directory, entry["file"])
     try:
         digest, size = _atomic_io.file_digest(path)
-    except OSError as e:
-        return f"cannot be read ({e.strerror or e})"
+    except _fs.errors() as e:
+        reason = getattr(e, "strerror", None) or getattr(e, "message", None)
+        return f"cannot be read ({reason or e})"
     if size != entry["size"]:
         return f"size {size} bytes, manifest says {entry['size']}"
     if digest != entry["sha256"]:
@@ -217,7 +230,7 @@ def adopt(directory, monitor, mode, rejected=()):
     ours = _pending.read_pending(directory)
     for name in unlisted:
         if name in ours:
-            _atomic_io.remove_quietly(os.path.join(directory, name))
+            _atomic_io.remove_quietly(_fs.join(directory, name))
     foreign = sorted(set(unlisted) - ours)
     if foreign:
         warnings.warn(
@@ -250,7 +263,7 @@ def newest_valid(directory, manifest, load):
         fault = verify(directory, entry)
         if fault is None:
             try:
-                return entry, load(os.path.join(directory, entry["file"])), faults
+                return entry, load(_fs.join(directory, entry["file"])), faults
             except Exception as e:  # Any load failure means "invalid".
                 fault = f"does not load ({type(e).__name__}: {e})"
         faults.append((entry["file"], fault))
@@ -265,10 +278,7 @@ def describe(faults):
 
 def orphans(directory, named):
     """Checkpoint-like files in `directory` that the manifest does not name."""
-    try:
-        names = os.listdir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+    names = _fs.listdir(directory)
     return [n for n in names if is_checkpoint_name(n) and n not in named]
 
 

@@ -10,6 +10,7 @@ import json
 import os
 
 from .. import _atomic_io
+from .. import _fs
 
 PENDING_NAME = "pending.json"
 
@@ -17,7 +18,7 @@ PENDING_NAME = "pending.json"
 def write_pending(directory, name, dropped):
     """Records, before a save's renames, the files it adds and prunes."""
     document = {"file": name, "dropped": list(dropped)}
-    path = os.path.join(directory, PENDING_NAME)
+    path = _fs.join(directory, PENDING_NAME)
     _atomic_io.write_atomically(path, json.dumps(document).encode(),
                                 private=True)
 
@@ -25,10 +26,9 @@ def write_pending(directory, name, dropped):
 def read_pending(directory):
     """The file names the last save recorded (empty when none or damaged)."""
     try:
-        with open(os.path.join(directory, PENDING_NAME), "rb") as f:
-            document = json.loads(f.read())
+        document = json.loads(_fs.read_bytes(_fs.join(directory, PENDING_NAME)))
         names = [document["file"], *document["dropped"]]
-    except (OSError, ValueError, TypeError, KeyError):
+    except (*_fs.errors(), ValueError, TypeError, KeyError):
         return set()  # Without a readable record, no unlisted file is ours.
     # A name with a separator would reach outside the directory.
     return {n for n in names if isinstance(n, str) and os.path.basename(n) == n}

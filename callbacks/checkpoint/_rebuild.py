@@ -6,11 +6,11 @@ monitored value (to 4 decimals). Each file is trusted only once it loads;
 the checksums of the rebuilt manifest are those of the files as found.
 """
 
-import os
 import re
 import warnings
 
 from .. import _atomic_io
+from .. import _fs
 from . import _manifest
 from . import _monitor
 
@@ -48,7 +48,7 @@ def rebuild(directory, monitor, mode, load):
     valid, faults, loaded, last_ok = [], [], None, None
     for entry in parsed:
         try:
-            loaded = load(os.path.join(directory, entry["file"]))
+            loaded = load(_fs.join(directory, entry["file"]))
         except Exception as e:  # Any load failure means "invalid".
             faults.append((entry["file"], f"does not load ({type(e).__name__})"))
             continue
@@ -62,12 +62,12 @@ def rebuild(directory, monitor, mode, load):
         )
     if faults and faults[-1][0] == parsed[-1]["file"]:
         # The failed load may have left the model half-written.
-        last_ok = load(os.path.join(directory, valid[-1]["file"]))
+        last_ok = load(_fs.join(directory, valid[-1]["file"]))
     best = None
     for seq, entry in enumerate(valid, start=1):
         best = _monitor.best_of(best, entry["value"], mode)
         entry.update(seq=seq, best_so_far=best)
-        path = os.path.join(directory, entry["file"])
+        path = _fs.join(directory, entry["file"])
         entry["sha256"], entry["size"] = _atomic_io.file_digest(path)
     kept, _ = _manifest.retain(valid, len(valid), len(valid), mode)
     header = {"monitor": monitor, "mode": mode, "best": best,

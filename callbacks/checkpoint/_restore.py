@@ -2,12 +2,12 @@
 
 import contextlib
 import dataclasses
-import os
 import warnings
 
 import keras
 import numpy as np
 
+from .. import _fs
 from . import _manifest
 from . import _monitor
 from . import _rebuild
@@ -30,6 +30,19 @@ class ResumeState:
     global_step: int
     best: float | None
     model: object = None
+
+
+def resume_state(directory, entry, loaded):
+    """The `ResumeState` after loading manifest `entry` as `loaded`."""
+    end = entry["end_of_epoch"]
+    return ResumeState(
+        path=_fs.join(directory, entry["file"]),
+        initial_epoch=entry["epoch"] + 1 if end else entry["epoch"],
+        batches_consumed=0 if end else entry["batch"],
+        global_step=entry["global_step"],
+        best=entry["best_so_far"],
+        model=loaded,
+    )
 
 
 def load_newest(directory, model, monitor, mode):
@@ -102,7 +115,7 @@ def _best_finite(directory, manifest, model, diverged):
     ranked += sorted((e for e in others if e not in ranked),
                      key=lambda e: e["seq"], reverse=True)
     for candidate in ranked:
-        path = os.path.join(directory, candidate["file"])
+        path = _fs.join(directory, candidate["file"])
         if _manifest.verify(directory, candidate) is not None:
             continue
         try:
@@ -123,14 +136,11 @@ def _best_finite(directory, manifest, model, diverged):
         f"weights; restored the newest, {entry['file']!r}.",
         stacklevel=4,
     )
-    return entry, load(model, os.path.join(directory, entry["file"])), diverged[2]
+    return entry, load(model, _fs.join(directory, entry["file"])), diverged[2]
 
 
 def _weights_only_files(directory):
-    try:
-        return [n for n in os.listdir(directory) if n.endswith(".weights.h5")]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+    return [n for n in _fs.listdir(directory) if n.endswith(".weights.h5")]
 
 
 def _needs_model(directory):
