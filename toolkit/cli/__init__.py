@@ -1,7 +1,8 @@
 """The `ktb` command line (also `python -m keras_tb_toolkit`).
 
 Usage errors print one line, `ktb <command>: error: <what>`, and exit with
-status 2 before anything is written; a fault at run time (a full disk, a
+status 2 before anything is written (a `--logdir` URL on a file system this
+TensorFlow lacks, or cannot reach, is one); a fault at run time (a full disk, a
 corrupt file) is one line too, with status 1. `--verbose` adds the
 traceback. TensorFlow is imported only after the
 arguments have been parsed, so a mistyped flag answers at once.
@@ -21,6 +22,8 @@ import traceback
 from . import _quiet, board, demo, report, train, tune
 
 EXIT_USAGE = 2
+# keras_tb_toolkit: the package that `toolkit` and `callbacks` are mapped under.
+_ROOT = __package__.rsplit(".", 2)[0]
 EXIT_RUNTIME = 1
 COMMANDS = (train, tune, demo, report, board)
 
@@ -96,11 +99,9 @@ def main(argv=None):
         # the filter takes those printed before (see _quiet).
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"
         _quiet.filter_native_stderr()
-    from ..errors import ToolkitError
-
     try:
         return args.handler(args)
-    except ToolkitError as error:
+    except _usage_errors() as error:
         if args.verbose:
             traceback.print_exc()
         print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
@@ -118,10 +119,25 @@ def main(argv=None):
         return EXIT_RUNTIME
 
 
+def _usage_errors():
+    """The exception types that are usage errors (status 2).
+
+    The toolkit's `ToolkitError`s, and `callbacks._fs.FileSystemError` (a
+    URL on a file system this TensorFlow lacks or cannot reach): the
+    callbacks never import the toolkit, so it cannot subclass ours. Looked
+    up only once an error is raised, and only if `_fs` is loaded (else none
+    was raised), so a usage error of a local path still needs no TensorFlow.
+    """
+    from ..errors import ToolkitError
+
+    fs = sys.modules.get(f"{_ROOT}.callbacks._fs")
+    return (ToolkitError,) if fs is None else (ToolkitError, fs.FileSystemError)
+
+
 def one_line(error):
     """`error` as one line: its first line, named by type unless ours."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     text = lines[0] if lines else ""
-    if type(error).__module__.startswith(__package__.rsplit(".", 2)[0]):
+    if type(error).__module__.startswith(_ROOT):
         return text or type(error).__name__
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -11,8 +11,11 @@ them), lines such as
 New users read them as failures. `filter_native_stderr()` puts a pipe in
 front of file descriptor 2 and drops exactly those: C++ INFO lines, the absl
 preamble, the CPU-feature hint, and the failed `cuInit` of a machine that
-has no GPU driver. Every other line, real C++ warnings and errors and all of
-Python's stderr, passes through unchanged.
+has no GPU driver; and the warning that no Google credentials were found,
+which the first `gs://` access prints even for a public bucket (a bucket
+that refuses anonymous access says so in the error itself). Every other
+line, real C++ warnings and errors and all of Python's stderr, passes
+through unchanged.
 """
 
 import atexit
@@ -26,7 +29,9 @@ NOISE = re.compile(
     r"|I\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] "
     r"|E\d{4} \d\d:\d\d:\d+\.\d+ +\d+ cuda_(platform|driver|diagnostics)\.cc:\d+\] "
     r"(failed call to cuInit|retrieving CUDA diagnostic|kernel driver does not appear|no NVIDIA GPU)"
-    r"|To enable the following instructions: .* rebuild TensorFlow with)"
+    r"|To enable the following instructions: .* rebuild TensorFlow with"
+    r"|W\d{4} \d\d:\d\d:\d+\.\d+ +\d+ google_auth_provider\.cc:\d+\] "
+    r"All attempts to get a Google authentication bearer token failed)"
 )
 
 
