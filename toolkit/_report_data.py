@@ -27,6 +27,7 @@ import math
 import os
 
 from ._event_files import truncated_files
+from ._remote import os_errors
 from ._report_hparams import failure_reason, trial_hparams
 from .errors import ConfigError, ReportError
 from .runs import check_logdir  # noqa: F401  (report re-exports it)
@@ -226,7 +227,8 @@ def read_logdir(logdir, threads=1, progress=None):
         size_guidance={accumulator.TENSORS: 1},
         tensor_size_guidance={"scalars": 0},
     )
-    multiplexer.AddRunsFromDirectory(path)
+    with os_errors(path):
+        multiplexer.AddRunsFromDirectory(path)
     if not multiplexer.Runs():
         raise ReportError(
             f"LOGDIR: no TensorBoard event files under {path}; pass a log "
@@ -285,8 +287,10 @@ def _reload(multiplexer, logdir, threads, progress):
 
     def load(tb_run):
         try:
-            multiplexer.GetAccumulator(tb_run).Reload()
-            return tb_run, truncated_files(run_paths[tb_run], logdir)
+            # TensorFlow's file systems raise their own errors, on a URL.
+            with os_errors(run_paths[tb_run]):
+                multiplexer.GetAccumulator(tb_run).Reload()
+                return tb_run, truncated_files(run_paths[tb_run], logdir)
         except OSError as error:
             where = error.filename or run_paths[tb_run]
             raise ReportIOError(f"cannot read {where}: {error.strerror or error}") from error

@@ -20,9 +20,12 @@ Example:
     print(summary)
 """
 
+import io
 import os
 import tempfile
+import uuid
 
+from . import _remote
 from ._report_data import (
     LogData,
     ReportIOError,
@@ -58,13 +61,22 @@ FORMATS = (".png", ".svg")
 
 
 def check_out(out):
-    """Fails unless `out` is a .png/.svg path in an existing directory."""
+    """Fails unless `out` is a .png/.svg path in an existing directory.
+
+    A URL must be on a file system TensorFlow has and reaches; its
+    "directory" is not asked for, as object stores have none.
+    """
     path = os.fspath(out)
     extension = os.path.splitext(path)[1].lower()
     if extension not in FORMATS:
         raise ConfigError(
             f"--out: {path!r} must end in {' or '.join(FORMATS)}"
         )
+    if _remote.is_url(path):
+        _remote.check_url(path, "--out")
+        if _remote.isdir(path):
+            raise ConfigError(f"--out: {path} is a directory")
+        return path
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ConfigError(f"--out: directory {directory} does not exist")
@@ -80,8 +92,17 @@ def check_writable(out):
     is created and removed, as `os.access` says yes to root on a read-only
     directory. Not with `callbacks._atomic_io`, which writes the figure:
     importing `callbacks` imports TensorFlow, seconds this check must not
-    wait for.
+    wait for. A URL is probed the same way, with an object written and
+    deleted through `tf.io.gfile`.
     """
+    if _remote.is_url(out):
+        probe = f"{os.path.dirname(out)}/.ktb-report-probe-{uuid.uuid4().hex}"
+        try:
+            _remote.write_object(probe, b"")
+            _remote.remove(probe)
+        except OSError as error:
+            raise _write_error(out, error) from None
+        return
     directory = os.path.dirname(os.path.abspath(out))
     try:
         fd, probe = tempfile.mkstemp(prefix=".ktb-report-probe-", dir=directory)
@@ -114,8 +135,13 @@ def write_report(logdir, out=None, metric=None, *, all_hparams=False, all_metric
         progress: `progress(done, total)` while the runs are read, see
             `read_logdir`. Defaults to `None`.
 
+    Both `logdir` and `out` may be URLs TensorFlow reaches (`gs://`...):
+    the events are read and the figure written through `tf.io.gfile`.
+
     Raises:
         ConfigError: bad `out` or unknown `metric`.
+        FileSystemError: `logdir` or `out` is a URL on a file system this
+            TensorFlow lacks or cannot reach (see `callbacks._fs`).
         LogDirError, ReportError: see `read_logdir`.
         ReportIOError: `out` cannot be written.
     """
@@ -129,8 +155,18 @@ def write_report(logdir, out=None, metric=None, *, all_hparams=False, all_metric
     metric = choose_metric(data, metric)
     figure = report_figure(data, metric, all_hparams)
     try:
-        # save_figure creates the file's folder: a bare name has none.
-        save_figure(figure, os.path.abspath(out))
+        if _remote.is_url(out):
+            _remote.write_object(out, _figure_bytes(figure, out))
+        else:
+            # save_figure creates the file's folder: a bare name has none.
+            save_figure(figure, os.path.abspath(out))
     except OSError as error:
         raise _write_error(out, error) from error
     return out, summary_text(data, metric, all_hparams, all_metrics)
+
+
+def _figure_bytes(figure, out):
+    """`figure` drawn in the format of `out`'s extension, for one object write."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=os.path.splitext(out)[1][1:].lower())
+    return buffer.getvalue()
