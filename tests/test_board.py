@@ -107,8 +107,9 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
         ([str(tmp_path / "missing")], rf"LOGDIR: {tmp_path}/missing does not exist$"),
         ([str(a_file)], r"LOGDIR: .*file\.txt is a file, not a directory"),
         (["nope://bucket/logs"],
-         r"LOGDIR: nope://bucket/logs: Unsupported filename scheme 'nope' "
-         r"\(supported schemes: .*'gs'.*\)\. .*tensorflow-io`\.$"),
+         r"LOGDIR: this TensorFlow has no file system for nope://, received: "
+         r"'nope://bucket/logs'; it has .*gs://.* and local paths \(s3:// and hdfs:// "
+         r"come with tensorflow-io\)$"),
         ([str(tmp_path), "--port", "70000"],
          r"argument --port: must be an integer from 0 \(a free port\) to 65535, "
          r"received: '70000'$"),

@@ -20,12 +20,12 @@ Example:
         stop()
 """
 
-import re
 import signal
 import socket
 import threading
 import typing
 
+from . import _remote
 from .runs import check_logdir
 from .errors import ConfigError, LogDirError
 
@@ -35,9 +35,6 @@ DEFAULT_HOST = "127.0.0.1"
 # Short enough to see each epoch appear while training, long enough that
 # TensorBoard's Python loader does not rescan the log directory constantly.
 DEFAULT_RELOAD_INTERVAL = 2.0
-# A log directory TensorBoard reads through TensorFlow's file systems (gs://,
-# ram://...), with the pattern TensorBoard's own logdir parser uses.
-_URL = re.compile(r"^[a-zA-Z][0-9a-zA-Z.]*://")
 
 
 class Board(typing.NamedTuple):
@@ -59,7 +56,10 @@ def start(logdir, host=DEFAULT_HOST, port=0, reload_interval=DEFAULT_RELOAD_INTE
 
     Args:
         logdir: The directory to serve: a local one, which must exist, or a
-            URL such as `gs://bucket/logs`, passed to TensorBoard unchecked.
+            URL such as `gs://bucket/logs`, which TensorBoard reads through
+            TensorFlow's file systems: it must be on one this TensorFlow
+            has and reaches, and may not exist yet (training may create it
+            later).
         host: Address to bind. Defaults to `"127.0.0.1"` (this machine only).
         port: Port to bind; 0 asks the system for a free one. Defaults to `0`.
         reload_interval: Seconds between reloads of `logdir`; 0 loads it
@@ -70,11 +70,16 @@ def start(logdir, host=DEFAULT_HOST, port=0, reload_interval=DEFAULT_RELOAD_INTE
 
     Raises:
         LogDirError: a local `logdir` is missing or is a file, or a URL has
-            a scheme TensorFlow cannot read.
+            a scheme TensorBoard cannot read.
+        FileSystemError: a URL on a file system this TensorFlow lacks or
+            cannot reach (see `callbacks._fs`).
         ConfigError: `port`, `host` or `reload_interval` out of range, in use
             or not bindable.
     """
-    path = str(logdir) if _URL.match(str(logdir)) else check_logdir(logdir)
+    if _remote.is_url(logdir):
+        path = _remote.check_url(str(logdir), "LOGDIR")
+    else:
+        path = check_logdir(logdir)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ConfigError(f"--port: must be an integer from 0 to 65535, received: {port!r}")
     if (not isinstance(reload_interval, (int, float)) or isinstance(reload_interval, bool)

@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 
-from .toolkit import board as _board
+from .toolkit import _remote, board as _board
 from .toolkit.errors import ConfigError
 
 __all__ = ["BoardUnavailableError", "board"]
@@ -52,7 +52,8 @@ def board(logdir, port=0, height=800,
     machine only), and stops with the kernel or with `stop()`. Calling
     `board` again for the same directory shows the same server again. The
     directory is created when missing, so TensorBoard can be started before
-    training writes anything.
+    training writes anything; a URL TensorFlow reaches (`gs://bucket/logs`)
+    is served as it is.
 
     The output is the TensorBoard page in an inline frame and a link to it.
     When the notebook's browser is not on the kernel's machine, set
@@ -80,6 +81,8 @@ def board(logdir, port=0, height=800,
         ValueError: If `port`, `height` or `reload_interval` is outside
             its allowed values.
         LogDirError: If `logdir` is a file or cannot be created.
+        FileSystemError: If `logdir` is a URL on a file system this
+            TensorFlow lacks or cannot reach.
 
     Example:
 
@@ -101,7 +104,8 @@ def board(logdir, port=0, height=800,
             f"no Jupyter kernel here to show TensorBoard in; run "
             f"`ktb board {logdir}` instead"
         )
-    path = os.path.abspath(os.fspath(logdir))
+    path = os.fspath(logdir)
+    path = path if _remote.is_url(path) else os.path.abspath(path)
     with _lock:
         running = _running.get(path)
         if running is None or port not in (0, _port_of(running.url)):
@@ -111,8 +115,13 @@ def board(logdir, port=0, height=800,
 
 
 def _start(path, port, reload_interval):
-    """Starts TensorBoard on `path`; called with `_lock` held."""
-    os.makedirs(path, exist_ok=True)
+    """Starts TensorBoard on `path`; called with `_lock` held.
+
+    A local directory is created; a URL is served as it is (`board.start`
+    checks that it is reachable; training creates it).
+    """
+    if not _remote.is_url(path):
+        os.makedirs(path, exist_ok=True)
     try:
         started = _board.start(path, port=port, reload_interval=reload_interval)
     except ConfigError as error:
