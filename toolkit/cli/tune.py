@@ -151,7 +151,7 @@ def warn_if_exposed(host, port):
 
 
 def run(args):
-    from .. import runs
+    from .. import _remote, runs
     from ..config import TrainConfig
     from ..errors import ConfigError
 
@@ -164,6 +164,11 @@ def run(args):
     if args.inspect_best and (args.chief is not None or args.worker is not None):
         raise ConfigError("--inspect-best runs in one process: drop --chief/--worker")
     runs.check_run_name(args.name, "--name")
+    # Before the data loads or anything is written: a URL whose file system
+    # is missing or unreachable is a usage error.
+    _remote.check_url(args.logdir, "--logdir")
+    if args.data is not None:
+        _remote.check_url(args.data, "--data")
     arrays = TrainConfig(data=args.data or args.dataset or "mnist-mini",
                          logdir=args.logdir).validate().load_arrays()
     from .. import tuning

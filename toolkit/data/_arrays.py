@@ -5,12 +5,13 @@ wrong, so `ktb` can answer it in one line before TensorFlow loads.
 """
 
 import dataclasses
-import os
+import io
 import socket
 import zipfile
 
 import numpy as np
 
+from .. import _remote
 from ..errors import DataError
 
 NUM_CLASSES = 10
@@ -99,14 +100,25 @@ def check_arrays(arrays, origin, num_classes=NUM_CLASSES):
 
 
 def load_npz(path, name):
-    """The checked arrays of the `.npz` file at `path`; errors name `name` or `path`."""
-    if not os.path.exists(path):
+    """The checked arrays of the `.npz` file at `path`; errors name `name` or `path`.
+
+    `path` may be a URL TensorFlow reaches (`gs://bucket/mnist.npz`), read
+    through `tf.io.gfile`. The file is read whole into memory either way.
+
+    Raises:
+        DataError: `path` is missing, a directory or not a valid .npz file.
+        FileSystemError: a URL on a file system this TensorFlow lacks or
+            cannot reach (see `callbacks._fs`).
+    """
+    _remote.check_url(path, "--data")
+    if not _remote.exists(path):
         raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
+    if _remote.isdir(path):
         raise DataError(f"{path}: is a directory, expected an .npz file")
     try:
-        with open(path, "rb") as handle:
-            magic = handle.read(6)
+        # Read whole, so that a local file and a URL take one path.
+        content = _remote.read_bytes(path)
+        magic = content[:6]
         if magic == b"\x93NUMPY":
             raise DataError(
                 f"{path}: is a single .npy array, expected an .npz file "
@@ -114,7 +126,7 @@ def load_npz(path, name):
             )
         if not magic.startswith(b"PK"):
             raise DataError(f"{path}: not an .npz file (no zip archive header)")
-        with np.load(path, allow_pickle=False) as archive:
+        with np.load(io.BytesIO(content), allow_pickle=False) as archive:
             contents = {key: archive[key] for key in archive.files}
     except DataError:
         raise

@@ -18,7 +18,6 @@ The tuners of `toolkit.tuning` call them from their hooks. The session's
 end has no public API: `toolkit._tensorboard_compat` builds it.
 """
 
-import glob
 import math
 import os
 
@@ -99,7 +98,8 @@ def write_experiment(directory, oracle, extra_hparams=()):
     A resumed search, or a worker sharing the directory, finds the first
     one and keeps it, so the dashboard never sees two experiments.
     """
-    if glob.glob(os.path.join(directory, f"*{EXPERIMENT_SUFFIX}")):
+    # tf.io.gfile, as the directory may be a URL (gs://...).
+    if tf.io.gfile.glob(os.path.join(directory, f"*{EXPERIMENT_SUFFIX}")):
         return
     hparams = hparam_domains(oracle.get_space()) + list(extra_hparams)
     writer = tf.summary.create_file_writer(directory, filename_suffix=EXPERIMENT_SUFFIX)

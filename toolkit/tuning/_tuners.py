@@ -15,6 +15,7 @@ import warnings
 import keras_tuner as kt
 from keras_tuner.engine.trial import TrialStatus
 
+from .._remote import is_url
 from ..config import TUNERS
 from ..errors import ConfigError, ToolkitError
 from . import _keras_tuner_compat as compat
@@ -240,7 +241,13 @@ def oracle_seed(seed):
 
 
 def clear_run_dir(trial_dir):
-    """Removes what an interrupted attempt of the trial left, but its record."""
+    """Removes what an interrupted attempt of the trial left, but its record.
+
+    A search directory given as a URL is cleared through `tf.io.gfile`.
+    """
+    if is_url(trial_dir):
+        _clear_url_run_dir(trial_dir)
+        return
     for entry in os.listdir(trial_dir):
         if entry == _TRIAL_RECORD:
             continue
@@ -249,3 +256,17 @@ def clear_run_dir(trial_dir):
             shutil.rmtree(path, ignore_errors=True)
         else:
             os.remove(path)
+
+
+def _clear_url_run_dir(trial_dir):
+    import tensorflow as tf
+
+    for entry in tf.io.gfile.listdir(trial_dir):
+        entry = entry.rstrip("/")  # gfile marks a subdirectory with a "/"
+        if entry == _TRIAL_RECORD:
+            continue
+        path = f"{trial_dir.rstrip('/')}/{entry}"
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        else:
+            tf.io.gfile.remove(path)
