@@ -9,7 +9,8 @@ import json
 import math
 import os
 
-from . import runs
+from . import _remote, runs
+from .cluster import check_tf_config
 from .data import DATASETS, DEFAULT_DATASET, load_arrays
 from .errors import ConfigError, DataError
 
@@ -19,6 +20,10 @@ API_STYLES = ("sequential", "functional", "subclassed")
 SPACES = API_STYLES + ("all",)
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 LR_SCHEDULES = ("cosine", "constant")
+# How `ktb train` spreads training: `auto` is one machine with TensorFlow's
+# default strategy, `mirrored` every local device, `multi-worker` the
+# machines TF_CONFIG names.
+STRATEGIES = ("auto", "mirrored", "multi-worker")
 CONFIG_FILE = "config.json"
 # Ranges checked before TensorFlow loads. Seeds are what NumPy's and Keras'
 # seeding accept. Epochs and batch sizes end far beyond any real run and far
@@ -53,6 +58,8 @@ class TrainConfig:
     resume: bool = False
     # (start, stop) batches traced for the Profile dashboard, or None.
     profile_batches: tuple | None = None
+    # One of STRATEGIES; chosen per invocation, like `profile_batches`.
+    strategy: str = "auto"
 
     def validate(self):
         """Checks every field, the log directory and the run to resume.
@@ -117,14 +124,33 @@ class TrainConfig:
             )
         check_profile_batches(self.profile_batches)
         runs.check_run_name(self.run_name)
+        self._check_strategy()
         runs.check_writable(self.logdir)
         if self.resume:
             if self.run_name is None:
                 raise ConfigError("--resume needs --run-name NAME, the run to continue")
-            runs.check_unlocked(
-                runs.existing_run_dir(self.logdir, self.api, self.run_name)
-            )
+            run_dir = runs.existing_run_dir(self.logdir, self.api, self.run_name)
+            if self.strategy != "multi-worker":
+                # Workers of one multi-worker run start in any order: the
+                # chief's lock may already be there when another worker
+                # checks, so only the chief's `RunLock` decides.
+                runs.check_unlocked(run_dir)
         return self
+
+    def _check_strategy(self):
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"--strategy must be one of {', '.join(STRATEGIES)}, "
+                f"received: {self.strategy!r}"
+            )
+        if self.strategy != "multi-worker":
+            return
+        check_tf_config(os.environ.get("TF_CONFIG"))
+        if self.run_name is None:
+            raise ConfigError(
+                "--strategy multi-worker needs --run-name NAME: every worker "
+                "must name the same run directory"
+            )
 
     def load_arrays(self):
         """Loads and checks the arrays of `data`.
@@ -168,15 +194,24 @@ def check_profile_batches(batches):
 
 
 def write_config(config, run_dir):
-    """Stores the run's configuration so `--resume` trains the same run."""
+    """Stores the run's configuration so `--resume` trains the same run.
+
+    A run directory that is a URL (`gs://`, `ram://`) gets the file through
+    `tf.io.gfile`, as one whole-object write.
+    """
     path = os.path.join(run_dir, CONFIG_FILE)
     stored = dataclasses.asdict(config)
     # Tracing is asked for per invocation (`--profile-batches`); a resumed
     # run traces only when asked again.
-    for per_invocation in ("resume", "profile_batches"):
+    # The strategy too: a run may be resumed on other machines.
+    for per_invocation in ("resume", "profile_batches", "strategy"):
         stored.pop(per_invocation)
+    text = json.dumps(stored, indent=2, sort_keys=True)
+    if _remote.is_url(path):
+        _remote.write_object(path, text)
+        return
     with open(path, "w") as handle:
-        json.dump(stored, handle, indent=2, sort_keys=True)
+        handle.write(text)
 
 
 def read_config(logdir, api, run_name):
@@ -188,8 +223,7 @@ def read_config(logdir, api, run_name):
     run_dir = runs.existing_run_dir(logdir, api, run_name)
     path = os.path.join(run_dir, CONFIG_FILE)
     try:
-        with open(path) as handle:
-            stored = json.load(handle)
+        stored = json.loads(_remote.read_bytes(path))
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
         stored = {k: v for k, v in stored.items() if k in fields}
         stored.update(logdir=logdir, run_name=run_name, resume=True)

@@ -5,7 +5,9 @@ import dataclasses
 import sys
 
 from ._args import positive_float, positive_int, positive_int_up_to, seed
-from ..config import API_STYLES, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, TrainConfig
+from ..config import (
+    API_STYLES, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, STRATEGIES, TrainConfig,
+)
 from ..data import DATASETS
 from ..errors import ConfigError
 
@@ -65,6 +67,12 @@ def add_parser(commands):
         "--profile-batches", type=profile_batches, default=None, metavar="START,STOP",
         help="trace batches START to STOP (counted from 1 across epochs; N alone "
         "for one batch) with TensorFlow's profiler, for the Profile dashboard",
+    )
+    train.add_argument(
+        "--strategy", choices=STRATEGIES, default="auto",
+        help="auto: one machine, TensorFlow's default (default); mirrored: "
+        "every local device; multi-worker: the machines TF_CONFIG names, each "
+        "running this same command (--batch-size is the global batch)",
     )
     train.set_defaults(handler=run)
 
@@ -149,7 +157,8 @@ def run(args):
         config = read_config(args.logdir, args.api, args.run_name)
         refuse_changed_settings(args, config)
         # A trace belongs to this invocation, not to the run's configuration.
-        config = dataclasses.replace(config, profile_batches=args.profile_batches)
+        config = dataclasses.replace(config, profile_batches=args.profile_batches,
+                                     strategy=args.strategy)
         print(f"resuming {config.logdir}/{config.api}/{config.run_name} with its stored configuration")
     else:
         for name in STORED_SETTINGS:
@@ -169,6 +178,7 @@ def run(args):
             lr_schedule=args.lr_schedule,
             save_freq=args.save_freq,
             profile_batches=args.profile_batches,
+            strategy=args.strategy,
         )
     arrays = config.validate().load_arrays()
     if config.profile_batches is not None:
