@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -29,10 +30,13 @@ from ..callbacks import (
     PRCurveLogger,
     ScalarLogger,
 )
+from ..callbacks import _fs
 from ..callbacks._atomic_io import remove_quietly, reserve_temp, write_atomically
 from . import data as data_lib
 from . import models, runs
 from .config import write_config
+from ._fit_segments import fit_segments
+from .distributed import DistributedLoop
 
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
@@ -95,28 +99,48 @@ def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
 
 def _train(config, run_lock, *, arrays, extra_callbacks, verbose):
     config.validate()
+    # First: MultiWorkerMirroredStrategy must exist before any other op runs.
+    strategy = create_strategy(config.strategy)
+    # The strategy's own rule names the one worker that writes (the chief);
+    # the callbacks ask it the same question.
+    chief = bool(strategy.extended.should_checkpoint)
     if arrays is None:
         arrays = config.load_arrays()
     steps_per_epoch = data_lib.load_data(
         arrays, batch_size=config.batch_size, limit=config.limit
     ).steps_per_epoch
     seed_everything(config.seed, deterministic=config.deterministic)
-    model = models.build_model(
-        config.api,
-        arrays.input_shape,
-        arrays.num_classes,
-        learning_rate=learning_rate_for(config, steps_per_epoch),
-    )
+    with strategy.scope():
+        model = models.build_model(
+            config.api,
+            arrays.input_shape,
+            arrays.num_classes,
+            learning_rate=learning_rate_for(config, steps_per_epoch),
+        )
     if config.resume:
         run_dir = runs.existing_run_dir(config.logdir, config.api, config.run_name)
-        run_lock.enter_context(runs.RunLock(run_dir))
-        state = Checkpoint(os.path.join(run_dir, CHECKPOINT_DIR)).restore(model)
+        if chief:
+            run_lock.enter_context(runs.RunLock(run_dir))
+        # Every worker restores the same newest valid checkpoint, so all
+        # start the same step with the same weights.
+        state = Checkpoint(_fs.join(run_dir, CHECKPOINT_DIR)).restore(model)
         start_epoch, skip = (state.initial_epoch, state.batches_consumed) if state else (0, 0)
-    else:
+    elif chief:
         run_dir = runs.create_run_dir(config.logdir, config.api, config.run_name)
         run_lock.enter_context(runs.RunLock(run_dir))
         write_config(config, run_dir)
         start_epoch, skip = 0, 0
+    else:
+        # The chief creates the run directory; a worker only needs its name
+        # (multi-worker runs are named: TrainConfig.validate).
+        run_dir = _fs.join(config.logdir, config.api, config.run_name)
+        start_epoch, skip = 0, 0
+    # The other workers run the same callbacks (a callback may take part in
+    # a collective operation), pointed at a temporary directory of their
+    # own, removed when training ends: whatever a callback writes there
+    # never reaches the run directory.
+    callbacks_dir = run_dir if chief else run_lock.enter_context(
+        tempfile.TemporaryDirectory(prefix="ktb-worker-"))
 
     def pipelines(first_epoch, last_epoch, skip_batches=0):
         return data_lib.load_data(
@@ -131,50 +155,57 @@ def _train(config, run_lock, *, arrays, extra_callbacks, verbose):
 
     full = pipelines(start_epoch, config.epochs)
     callbacks = [
-        *build_callbacks(run_dir, full, save_freq=config.save_freq,
+        *build_callbacks(callbacks_dir, full, save_freq=config.save_freq,
                          batch_size=config.batch_size,
-                         profile_batches=config.profile_batches),
+                         profile_batches=config.profile_batches,
+                         gradients=config.strategy != "multi-worker"),
         *extra_callbacks,
     ]
-    history = {}
-    segments = []
-    if skip and start_epoch < config.epochs:
-        # The checkpoint was taken mid-epoch: train only the rest of that
-        # epoch, then the following epochs, never replaying consumed batches.
-        segments.append((pipelines(start_epoch, start_epoch + 1, skip),
-                         start_epoch, start_epoch + 1, steps_per_epoch - skip))
-        start_epoch += 1
-        full = pipelines(start_epoch, config.epochs)
-    if start_epoch < config.epochs:
-        segments.append((full, start_epoch, config.epochs, steps_per_epoch))
-    for segment, first, last, steps in segments:
-        fitted = model.fit(
-            segment.train,
-            epochs=last,
-            initial_epoch=first,
-            steps_per_epoch=steps,
-            validation_data=segment.validation,
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=verbose,
-        )
-        for key, values in fitted.history.items():
-            history.setdefault(key, []).extend(values)
-    scores = model.evaluate(full.test, return_dict=True, verbose=verbose)
-    model_path = os.path.join(run_dir, MODEL_FILE)
-    save_model_atomically(model, model_path)
+    if config.strategy == "multi-worker":
+        loop = DistributedLoop(model, strategy)
+        history = {}
+        if start_epoch < config.epochs:
+            history = loop.fit(
+                pipelines(start_epoch, config.epochs, skip).train, full.validation,
+                epochs=config.epochs, initial_epoch=start_epoch,
+                steps_per_epoch=steps_per_epoch, skip_batches=skip,
+                callbacks=callbacks, verbose=verbose,
+            )
+        scores = loop.evaluate(full.test)
+    else:
+        history = fit_segments(model, pipelines, full, callbacks, config.epochs,
+                                start_epoch, skip, steps_per_epoch, verbose)
+        scores = model.evaluate(full.test, return_dict=True, verbose=verbose)
+    model_path = _fs.join(run_dir, MODEL_FILE)
+    if chief:
+        save_model_atomically(model, model_path)
     return TrainResult(
         run_dir=run_dir,
         model_path=model_path,
         test_loss=float(scores["loss"]),
         test_accuracy=float(scores["accuracy"]),
         history=history,
-        initial_epoch=segments[0][1] if segments else config.epochs,
+        initial_epoch=min(start_epoch, config.epochs),
     )
 
 
+def create_strategy(name):
+    """The `tf.distribute.Strategy` that `--strategy name` means.
+
+    `auto` is TensorFlow's default strategy (one device, what `fit` uses
+    without a scope); `mirrored` a `MirroredStrategy` over every local
+    device; `multi-worker` a `MultiWorkerMirroredStrategy`, which reads its
+    cluster and task from `TF_CONFIG`.
+    """
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1,
-                    batch_size=None, profile_batches=None):
+                    batch_size=None, profile_batches=None, gradients=True):
     """Every TensorBoard callback of the toolkit, writing into `run_dir`.
 
     `ktb train` and each full trial of `ktb tune` attach this set; `pipelines`
@@ -201,6 +232,12 @@ def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1,
         profile_batches: a `(start, stop)` pair of batches to trace with
             `BatchProfiler`, for the Profile dashboard. Defaults to `None`
             (no trace).
+        gradients: whether `HistogramLogger` captures gradients (their
+            histograms, `gradient_norm`, update ratios). Under
+            `MultiWorkerMirroredStrategy` it must not yet: the chief alone
+            reads the captured gradients, a cross-worker reduction the other
+            workers never join, and training stops with a collective-op
+            error (tests/test_multi_worker.py). Defaults to `True`.
 
     Returns:
         A new list of callbacks, for one `fit()` (or one trial execution).
@@ -209,11 +246,12 @@ def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1,
     class_names = [str(c) for c in range(pipelines.num_classes)]
     classified = (x_val[:CLASSIFIER_SAMPLE], y_val[:CLASSIFIER_SAMPLE])
     callbacks = [
-        Checkpoint(os.path.join(run_dir, CHECKPOINT_DIR), save_freq=save_freq),
+        Checkpoint(_fs.join(run_dir, CHECKPOINT_DIR), save_freq=save_freq),
         ScalarLogger(run_dir, batch_size=batch_size),
         LayoutWriter(run_dir),
         ModelInfoLogger(run_dir),
-        HistogramLogger(run_dir, freq=histogram_freq, sample=x_val[:ACTIVATION_SAMPLE]),
+        HistogramLogger(run_dir, freq=histogram_freq, sample=x_val[:ACTIVATION_SAMPLE],
+                        gradients=gradients, update_ratios=gradients),
         HistoryPlotter(run_dir),
         ConfusionMatrixLogger(run_dir, validation_data=classified, class_names=class_names),
         PRCurveLogger(run_dir, classified, class_names=class_names),
@@ -252,11 +290,24 @@ def save_model_atomically(model, path):
     """Saves `model` as `.keras` at `path`; a kill mid-save leaves the old file or none.
 
     Keras writes only to a path ending in `.keras`, never to an open file,
-    so the model goes to a temporary `.keras` first and the callbacks' one
-    atomic writer (`write_atomically`: fsync, rename, directory fsync) copies
-    it into place, readable by all like the plots. The temporary file is
-    removed whether or not that works.
+    so the model goes to a temporary `.keras` first. On a local disk the
+    callbacks' one atomic writer (`write_atomically`: fsync, rename,
+    directory fsync) copies it into place, readable by all like the plots.
+    A URL (`gs://`, `ram://`) gets the file as one whole-object write
+    through `tf.io.gfile`, from a temporary file in the local temporary
+    directory: object stores publish an object only once it is complete.
+    The temporary file is removed whether or not that works.
     """
+    if not _fs.is_local(path):
+        staging = tempfile.mkdtemp(prefix="ktb-model-")
+        try:
+            temporary = os.path.join(staging, os.path.basename(path))
+            model.save(temporary)
+            tf.io.gfile.copy(temporary, path, overwrite=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return
+    path = _fs.local_path(path)
     temporary = reserve_temp(os.path.dirname(path) or ".", os.path.basename(path))
     try:
         model.save(temporary)
