@@ -9,7 +9,7 @@ import pytest
 
 import events
 from keras_tb_toolkit.toolkit import cli, training
-from keras_tb_toolkit.toolkit.config import TrainConfig
+from keras_tb_toolkit.toolkit.config import TrainConfig, read_config
 
 TINY = ["--limit", "128", "--epochs", "2", "--batch-size", "64"]
 
@@ -241,3 +241,52 @@ def test_profile_batches_are_checked_before_anything_is_written(tmp_path):
                 rf"received: {re.escape(repr(bad))}$")):
             TrainConfig(logdir=str(tmp_path / "logs"), profile_batches=bad).validate()
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.slow
+def test_train_and_resume_on_a_url_logdir(capsys):
+    import uuid
+
+    import tensorflow as tf
+
+    logdir = f"ram://ktb-{uuid.uuid4().hex}/logs"
+    run_dir = f"{logdir}/sequential/r"
+    args = ["train", "--limit", "64", "--epochs", "1", "--batch-size", "64",
+            "--logdir", logdir, "--run-name", "r"]
+    try:
+        assert cli.main(args) == 0, capsys.readouterr().err
+        assert f"run directory: {run_dir}" in capsys.readouterr().out
+        for name in ("config.json", "model.keras"):
+            assert tf.io.gfile.exists(f"{run_dir}/{name}"), name
+        for split in ("train", "validation"):
+            assert tf.io.gfile.glob(f"{run_dir}/{split}/events.out.tfevents.*"), split
+        assert tf.io.gfile.glob(f"{run_dir}/checkpoints/epoch=0001-*.keras")
+        assert cli.main([*args, "--resume"]) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert f"resuming {logdir}/sequential/r with its stored configuration" in out
+        # Resumed from the checkpoint on ram://: the one epoch is done, none is trained.
+        result = training.train(read_config(logdir, "sequential", "r"), verbose=0)
+        assert (result.initial_epoch, result.history) == (1, {})
+        assert tf.io.gfile.exists(result.model_path)
+    finally:
+        if tf.io.gfile.exists(logdir):
+            tf.io.gfile.rmtree(logdir)
+
+
+def test_an_unknown_url_scheme_for_logdir_is_one_line_exit_2(tmp_path, capsys):
+    before = _files(tmp_path)
+    assert cli.main(["train", "--logdir", "nosuchfs://bucket/logs"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ktb train: error: --logdir: this TensorFlow has no file "
+                          "system for nosuchfs://, received: 'nosuchfs://bucket/logs'")
+    assert err.count("\n") == 1
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_trains_with_every_callback(tmp_path, capsys):
+    assert cli.main(["train", "--strategy", "mirrored", "--limit", "64", "--epochs", "1",
+                     "--batch-size", "32", "--logdir", str(tmp_path), "--run-name", "m"]) == 0
+    run_dir = tmp_path / "sequential" / "m"
+    assert (run_dir / "model.keras").is_file()
+    assert {"epoch_loss", "gradient_norm"} <= set(events.scalars(run_dir / "train"))
