@@ -174,8 +174,13 @@ def write_bytes(path, data):
     On a URL this is one object write: whole on an object store (GCS
     publishes an upload only when it is complete), possibly partial where
     the file system streams (HDFS); readers that must not see a torn file
-    verify a checksum.
+    verify a checksum. An existing file there is deleted first: TensorFlow's
+    `ram://` appends to a file it opens "wb". A reader may then find no file
+    for a moment; the readers of replaceable files (TensorBoard, and
+    `pending.json`'s, which then deletes nothing) tolerate that.
     """
+    if not is_local(path) and _gfile().exists(os.fspath(path)):
+        remove_quietly(path)
     with open_file(path, "wb") as f:
         f.write(data)
 

@@ -24,8 +24,10 @@ from tensorboard.plugins.projector import ProjectorConfig
 
 from keras_tb_toolkit import callbacks
 from keras_tb_toolkit.callbacks import _atomic_io
+from keras_tb_toolkit.callbacks import _fs
 from keras_tb_toolkit.callbacks import Checkpoint
 from keras_tb_toolkit.callbacks import CheckpointCorruptError
+from keras_tb_toolkit.callbacks import CheckpointWriteError
 
 pytestmark = pytest.mark.timeout(60)
 EPOCH_TAGS = {"epoch_loss", "epoch_accuracy"}
@@ -41,14 +43,12 @@ def root():
 
 
 @pytest.fixture
-def no_local_temp_left():
-    """Fails a test that leaves a checkpoint's local temporary file behind."""
-    def leftovers():
-        return {n for n in os.listdir(tempfile.gettempdir())
-                if n.startswith(_atomic_io.TEMP_PREFIX)}
-    before = leftovers()
+def no_local_temp_left(tmp_path, monkeypatch):
+    """Fails a test that leaves a checkpoint's local temporary file behind
+    (in a temporary directory of its own, which no other process uses)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     yield
-    assert leftovers() == before
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(_atomic_io.TEMP_PREFIX)]
 
 
 def summaries(run_dir):
@@ -83,7 +83,7 @@ def test_every_callback_writes_its_dashboards_and_files_there(root):
         callbacks.HistogramLogger(root, activations=False),
         callbacks.ModelInfoLogger(root),
         callbacks.LayoutWriter(root),
-        callbacks.EmbeddingProjector(root, x, y, sample_size=8),
+        callbacks.EmbeddingProjector(root, x, y, sample_size=8, freq=1),
         callbacks.BatchProfiler(root, batches=(2, 3)),
     ]).history
     written = summaries(root)
@@ -237,6 +237,57 @@ def test_a_torn_newest_manifest_generation_is_ignored(root, no_local_temp_left):
     manifest, files = listed(directory)
     assert manifest == "manifest.000005.json"
     assert [f[:10] for f in files] == ["epoch=0002", "epoch=0003"]
+
+
+def test_an_upload_read_back_wrong_fails_and_the_next_start_removes_it(
+        root, monkeypatch, no_local_temp_left):
+    directory = f"{root}/checkpoints"
+    model, x, y = conv_classifier()
+    _, snapshots = fit_with(Checkpoint(directory), 1, seed_model=(model, x, y))
+    manifest, files = listed(directory)
+    open_file = _fs.open_file
+
+    def cut_short(path, mode="rb"):  # A store that keeps half of an upload.
+        f = open_file(path, mode)
+        if mode == "wb" and path.endswith(".keras"):
+            write = f.write
+            f.write = lambda data: write(data[: len(data) // 2])
+        return f
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_fs, "open_file", cut_short)
+        with pytest.raises(CheckpointWriteError, match=(
+            r"Could not write checkpoint 'epoch=0002-.*\.keras' .*read back \d+ "
+            r"bytes that do not match the \d+ written \(sha256\).* The 1 "
+            r"checkpoint\(s\) named in its newest verified manifest\.<n>\.json "
+            r"are intact\.")):
+            fit_with(Checkpoint(directory), 2, 1, (model, x, y))
+    (torn,) = set(names(directory)) - {manifest, "pending.json", *files}
+    assert listed(directory) == (manifest, files)
+
+    fresh, _, _ = conv_classifier()
+    resumed = Checkpoint(directory)
+    assert resumed.restore(fresh).initial_epoch == 1
+    assert_weights(fresh, snapshots[0])
+    fit_with(resumed, 2, 1, (fresh, x, y))
+    manifest, files = listed(directory)
+    assert manifest == "manifest.000002.json" and len(files) == 2
+    # pending.json named the torn upload as this callback's: deleted at
+    # the start, so the new checkpoint could take its name.
+    assert torn in files
+    state = Checkpoint(directory).restore(conv_classifier()[0])
+    assert state.path == f"{directory}/{torn}"
+
+
+def test_a_lost_manifest_is_rebuilt_as_a_generation(root):
+    directory = f"{root}/checkpoints"
+    fit_with(Checkpoint(directory), 1)
+    manifest, files = listed(directory)
+    tf.io.gfile.remove(f"{directory}/{manifest}")
+    with pytest.warns(UserWarning, match="had no manifest.json; rebuilt it"):
+        state = Checkpoint(directory).restore(conv_classifier()[0])
+    assert state.initial_epoch == 1
+    assert listed(directory) == ("manifest.000001.json", files)
 
 
 def test_no_generation_that_verifies_is_an_error_naming_each(root):

@@ -12,6 +12,7 @@ training starts.
 import threading
 
 from .. import _atomic_io
+from .. import _fs
 from .. import _writable
 from . import _manifest
 from .._copying import CopiesConfiguration
@@ -76,20 +77,21 @@ def write_error(name, directory, error):
 def describe_intact(directory):
     """What the directory holds that can be trusted, checked now: a failed
     save may come with a deleted directory or a damaged file."""
+    name = _manifest.MANIFEST_NAME
+    if not _fs.is_local(directory):
+        name = "newest verified manifest.<n>.json"
     try:
         manifest = _manifest.read(directory)
     except _manifest.CheckpointCorruptError:
-        return f"Its {_manifest.MANIFEST_NAME} is not valid: no checkpoint is known intact."
+        return f"Its {name} is not valid: no checkpoint is known intact."
     if manifest is None:
-        return f"It holds no {_manifest.MANIFEST_NAME}: no checkpoint is known intact."
+        return f"It holds no {name}: no checkpoint is known intact."
     listed = manifest["checkpoints"]
     intact = [e["file"] for e in listed if _manifest.verify(directory, e) is None]
     if len(intact) == len(listed):
-        return (f"The {len(listed)} checkpoint(s) named in its "
-                f"{_manifest.MANIFEST_NAME} are intact.")
-    return (f"Of the {len(listed)} checkpoint(s) named in its "
-            f"{_manifest.MANIFEST_NAME}, these are intact: "
-            f"{', '.join(intact) or 'none'}.")
+        return f"The {len(listed)} checkpoint(s) named in its {name} are intact."
+    return (f"Of the {len(listed)} checkpoint(s) named in its {name}, these "
+            f"are intact: {', '.join(intact) or 'none'}.")
 
 
 def write_temp(directory, name, save):

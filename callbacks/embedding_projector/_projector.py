@@ -252,7 +252,8 @@ def write_projector(directory, attribute, embeddings, assets=None):
     None or `(metadata_text, sprite)` with `sprite` None or
     `(png_bytes, (width, height))`. Files are written so that every file a
     reader can see names only files that already exist: metadata and
-    sprite, then the checkpoint, then the config; each one atomically.
+    sprite, then the checkpoint, then the config; each one atomically (on a
+    URL, each replaced whole, an earlier checkpoint deleted first).
     """
     _fs.makedirs(directory)
     config = projector.ProjectorConfig()
@@ -273,6 +274,11 @@ def write_projector(directory, attribute, embeddings, assets=None):
             embedding.sprite.single_image_dim.extend(single_image_dim)
     variable = tf.Variable(embeddings, trainable=False, name=attribute)
     prefix = _fs.join(directory, CHECKPOINT_PREFIX)
+    if not _fs.is_local(directory):
+        # TensorFlow's ram:// appends to the index of an earlier write.
+        for name in _fs.listdir(directory):
+            if name.startswith(CHECKPOINT_PREFIX + "."):
+                _fs.remove_quietly(_fs.join(directory, name))
     tf.train.Checkpoint(**{attribute: variable}).write(prefix)
     # The `checkpoint` state file `tf.train.latest_checkpoint` reads; the
     # relative path keeps the run directory movable.
