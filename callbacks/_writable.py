@@ -72,7 +72,7 @@ def prove_writable(directory, what="Log directory", error=LogDirError,
                 os.fsync(fd)
             finally:
                 os.close(fd)
-                _remove(path)
+                _fs.remove_quietly(path)
         finally:
             # A callback that writes nothing (or cannot) leaves no directory.
             for made in created:
@@ -104,10 +104,3 @@ def _remove_empty(directory):
         os.rmdir(directory)
     except OSError:
         pass  # Written to meanwhile, by another callback: it stays.
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
