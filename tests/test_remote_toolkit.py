@@ -10,6 +10,8 @@ import io
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -25,9 +27,21 @@ from keras_tb_toolkit.toolkit.errors import ConfigError, DataError, RunLockedErr
 
 pytestmark = pytest.mark.timeout(120)
 
-# gs:// fails fast here: the machine resolves no host. Elsewhere the bucket
-# does not exist, or refuses: unreachable either way.
+# Unreachable where storage.googleapis.com does not resolve (no network):
+# gs:// then fails at once with "Could not resolve host".
 UNREACHABLE = "gs://keras-tb-toolkit-no-such-bucket-7c1f/logs"
+
+
+def _offline():
+    try:
+        socket.getaddrinfo("www.googleapis.com", 443)
+    except OSError:
+        return True
+    return False
+
+
+offline = pytest.mark.skipif(not _offline(), reason="Google's storage API resolves here: "
+                             "no unreachable gs:// to try")
 
 
 def _write(path, content):
@@ -207,6 +221,7 @@ def test_a_scheme_tensorflow_lacks_is_one_line_and_status_2(argv, argument, valu
     assert os.listdir(tmp_path) == []
 
 
+@offline
 @pytest.mark.parametrize(
     "argv, argument",
     [
@@ -223,6 +238,21 @@ def test_an_unreachable_url_is_one_line_and_status_2(argv, argument, capsys, tmp
     assert err.startswith(f"ktb {argv[0]}: error: {argument}: cannot reach {UNREACHABLE!r}: ")
     assert err.count("\n") == 1
     assert os.listdir(tmp_path) == []
+
+
+@offline
+@pytest.mark.slow
+def test_an_unreachable_bucket_is_one_line_on_the_terminal_too(tmp_path):
+    """TensorFlow's C++ warning about missing Google credentials is filtered out."""
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_tb_toolkit", "report", UNREACHABLE],
+        capture_output=True, text=True, timeout=90, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"ktb report: error: LOGDIR: cannot reach {UNREACHABLE!r}: ")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stdout == "" and os.listdir(tmp_path) == []
 
 
 def test_report_out_on_a_scheme_tensorflow_lacks_is_refused_before_reading(tmp_path, capsys):

@@ -20,7 +20,6 @@ Example:
     print(summary)
 """
 
-import io
 import os
 import tempfile
 import uuid
@@ -155,18 +154,11 @@ def write_report(logdir, out=None, metric=None, *, all_hparams=False, all_metric
     metric = choose_metric(data, metric)
     figure = report_figure(data, metric, all_hparams)
     try:
-        if _remote.is_url(out):
-            _remote.write_object(out, _figure_bytes(figure, out))
-        else:
-            # save_figure creates the file's folder: a bare name has none.
-            save_figure(figure, os.path.abspath(out))
+        # save_figure creates the file's folder: a bare name has none. On a
+        # URL it writes one whole object, and TensorFlow raises its errors.
+        with _remote.os_errors(out):
+            save_figure(figure, out if _remote.is_url(out) else os.path.abspath(out))
     except OSError as error:
         raise _write_error(out, error) from error
     return out, summary_text(data, metric, all_hparams, all_metrics)
 
-
-def _figure_bytes(figure, out):
-    """`figure` drawn in the format of `out`'s extension, for one object write."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=os.path.splitext(out)[1][1:].lower())
-    return buffer.getvalue()

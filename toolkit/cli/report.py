@@ -35,10 +35,12 @@ def add_parser(commands):
     report = commands.add_parser(
         "report", help="draw the runs of a log directory into one PNG or SVG figure"
     )
-    report.add_argument("logdir", metavar="LOGDIR", help="log root, experiment, search or run directory")
+    report.add_argument("logdir", metavar="LOGDIR",
+                        help="log root, experiment, search or run directory; a URL "
+                        "TensorFlow reads, such as gs://bucket/logs, too")
     report.add_argument(
         "--out", type=_figure_path, metavar="FILE",
-        help="a .png or .svg file (default: LOGDIR/report.png)",
+        help="a .png or .svg file, or a URL (default: LOGDIR/report.png)",
     )
     report.add_argument(
         "--metric", metavar="NAME",

@@ -26,7 +26,8 @@ mode over gRPC. Every process runs the same command (same `--space`,
   trial it was running.
 
 All of them must reach the search directory `<--logdir>/<--name>` on a file
-system they share (NFS or similar): workers write each trial's run
+system they share (NFS or similar, or a bucket: `--logdir gs://bucket/logs`
+on every machine): workers write each trial's run
 directory there (its callbacks' output and HParams session), the chief its
 oracle state, the HParams experiment, the leaderboard and the best model.
 So give every process the same `--logdir` (the shared directory, mounted at
@@ -79,11 +80,14 @@ def add_parser(commands):
                       help="models trained per trial (default: %(default)s)")
     source = tune.add_mutually_exclusive_group()
     source.add_argument("--data", metavar="PATH",
-                        help="an .npz file with x_train, y_train, x_test, y_test")
+                        help="an .npz file (a path or a URL) with x_train, y_train, "
+                        "x_test, y_test")
     source.add_argument("--dataset", choices=DATASETS, default=None,
                         help="a named data set (default: mnist-mini, embedded in the package)")
     tune.add_argument("--batch-size", type=positive_int_up_to(MAX_BATCH_SIZE), default=128, help="(default: %(default)s)")
-    tune.add_argument("--logdir", default="logs", help="log root (default: %(default)s)")
+    tune.add_argument("--logdir", default="logs",
+                      help="log root: a directory, or a URL TensorFlow writes such as "
+                      "gs://bucket/logs (default: %(default)s)")
     tune.add_argument("--name", help="search directory under --logdir (default: tune-SPACE-TUNER)")
     tune.add_argument("--overwrite", action="store_true",
                       help="start afresh instead of resuming a search of that name")
