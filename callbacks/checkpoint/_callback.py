@@ -62,10 +62,10 @@ class Checkpoint(CopiesConfiguration, keras.callbacks.Callback):
     temporary file, uploaded under its final name (never over an existing
     file) and read back to match its sha256 and size; the manifest is a
     new generation `manifest.<n>.json` sealed by its own sha256, written
-    and read back before older generations and pruned checkpoints are
-    deleted. A save killed at any instant leaves the last verified
-    generation, naming complete files, as the manifest; a torn newer one is
-    ignored, a torn checkpoint fails its checksum and `restore` skips it.
+    and read back before older generations (also deleted) and pruned
+    checkpoints are. A save killed at any instant leaves the last verified
+    generation, naming verified files, as the manifest; a torn newer one is
+    ignored, a file damaged later fails its checksum and `restore` skips it.
     No fsync or permission bits there: durability and access are the
     store's (bucket ACLs, IAM).
 
