@@ -24,6 +24,7 @@ from keras_tb_toolkit.callbacks import HistoryPlotter, ScalarLogger
 from keras_tb_toolkit.toolkit import board, data, report, runs, tuning
 from keras_tb_toolkit.toolkit.cli import _quiet, main
 from keras_tb_toolkit.toolkit.errors import ConfigError, DataError, RunLockedError
+from keras_tb_toolkit.toolkit.tuning._tuners import clear_run_dir
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -89,6 +90,11 @@ def test_ktb_report_reads_a_run_on_ram_and_writes_its_figure_there(ram, capsys):
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     # The probe of check_writable is deleted again.
     assert [n for n in tf.io.gfile.listdir(f"{ram}/logs") if "probe" in n] == []
+    svg = f"{ram}/figures/r.svg"  # an object store has no folders to make first
+    assert main(["report", f"{ram}/logs/exp", "--out", svg, "--metric", "loss"]) == 0
+    assert capsys.readouterr().out.startswith(f"report written to {svg}\n")
+    with tf.io.gfile.GFile(svg) as handle:
+        assert "<svg" in handle.read(500)
     data_read = report.read_logdir(f"{ram}/logs")
     assert [run.name for run in data_read.runs] == ["exp/run1"]
     assert sorted(data_read.runs[0].scalars) == ["train", "validation"]
@@ -146,6 +152,15 @@ def event_tags(directory):
             for event in tf.compat.v1.train.summary_iterator(f"{directory}/{name}"):
                 tags.update(value.tag for value in event.summary.value)
     return tags
+
+
+def test_an_interrupted_trial_on_ram_is_cleared_but_its_record(ram):
+    trial_dir = f"{ram}/s/trial_0"
+    for name in ("trial.json", "checkpoint.weights.h5", "train/events.out.tfevents.1",
+                 "plots/history.png"):
+        _write(f"{trial_dir}/{name}", b"x")
+    clear_run_dir(trial_dir)
+    assert tf.io.gfile.listdir(trial_dir) == ["trial.json"]
 
 
 def test_run_lock_on_ram_is_exclusive_and_released(ram):
