@@ -16,6 +16,7 @@ import time
 import urllib.request
 import uuid
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -28,7 +29,7 @@ from keras_tb_toolkit.toolkit.tuning._tuners import clear_run_dir
 
 pytestmark = pytest.mark.timeout(120)
 
-# Unreachable where storage.googleapis.com does not resolve (no network):
+# Unreachable where www.googleapis.com, GCS's host, does not resolve (no network):
 # gs:// then fails at once with "Could not resolve host".
 UNREACHABLE = "gs://keras-tb-toolkit-no-such-bucket-7c1f/logs"
 
@@ -69,8 +70,6 @@ def _schemes():
 def _tiny_fit(run_dir, epochs=2):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 2, 32)
-    import keras
-
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
