@@ -53,6 +53,9 @@ def main():
                         help="where the search's TensorBoard runs go")
     parser.add_argument("--augment", action="store_true",
                         help="also retrain with random shifts of up to 2 pixels")
+    parser.add_argument("--max-trials", type=int, default=1000,
+                        help="stop the search after this many trials (Hyperband's first "
+                             "bracket is 13 trials with the defaults)")
     parser.add_argument("--limit", type=int, default=None,
                         help="keep only the first LIMIT images (a quick check of the script)")
     parser.add_argument("--overwrite", action="store_true",
@@ -62,8 +65,8 @@ def main():
     arrays = data_lib.load_arrays(args.data)
 
     result = tuning.run_search(
-        arrays, space="all", tuner="hyperband", max_trials=1000, epochs=args.max_epochs,
-        logdir=args.logdir, name="tuned", seed=args.seed, batch_size=args.batch_size,
+        arrays, space="all", tuner="hyperband", max_trials=args.max_trials,
+        epochs=args.max_epochs, logdir=args.logdir, name="tuned", seed=args.seed, batch_size=args.batch_size,
         validation_split=0.1, limit=args.limit, overwrite=args.overwrite, verbose=2,
     )
     search_s = time.perf_counter() - start
@@ -102,7 +105,7 @@ def _best_hyperparameters(arrays, args):
         steps_per_epoch=pipelines.steps_per_epoch)
     tuner = tuning.make_tuner(
         "hyperband", hypermodel, pipelines=pipelines, directory=args.logdir,
-        project_name="tuned", max_trials=1000, epochs=args.max_epochs, seed=args.seed)
+        project_name="tuned", max_trials=args.max_trials, epochs=args.max_epochs, seed=args.seed)
     return tuner.get_best_hyperparameters(1)[0]
 
 
