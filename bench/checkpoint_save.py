@@ -14,6 +14,12 @@ check + weights + optimizer) into a fresh compiled model, against
 building the optimizer and `model.load_weights` of the `ModelCheckpoint`
 file (what `BackupAndRestore` does). Medians; goal: Checkpoint <= 1.2x ModelCheckpoint per save.
 
+Last, where the checkpoints go: `Checkpoint` saving (until durable) into a
+local directory against TensorFlow's in-memory `ram://` file system (what
+the tests use for a `gs://` log directory), alternated; the difference is
+what going through `tf.io.gfile` costs over the local disk's own writes,
+without a network.
+
 Usage (from the repository root):
 
     python bench/checkpoint_save.py --rounds 20
@@ -61,6 +67,36 @@ def seeds_cnn():
 def load_like_backup_and_restore(model, path):
     model.optimizer.build(model.trainable_variables)
     model.load_weights(path)
+
+
+def save_until_durable(checkpoint, index, logs):
+    start = time.perf_counter()
+    checkpoint.on_epoch_end(index, logs)
+    checkpoint.wait()
+    return (time.perf_counter() - start) * 1e3
+
+
+def file_system_times(model, root, rounds, warmup, rng):
+    """Median ms per durable save into `root` (local) and into `ram://`."""
+    import uuid
+
+    directories = {"local": os.path.join(root, "local"),
+                   "ram://": f"ram://checkpoint-bench-{uuid.uuid4().hex}/checkpoints"}
+    checkpoints = {name: Checkpoint(path, save_top_k=3) for name, path in directories.items()}
+    for checkpoint in checkpoints.values():
+        checkpoint.set_model(model)
+        checkpoint.on_train_begin()
+    times = {name: [] for name in checkpoints}
+    for index in range(warmup + rounds):
+        logs = {"loss": 1.0, "val_loss": float(rng.random())}
+        names = list(checkpoints) if index % 2 == 0 else list(reversed(checkpoints))
+        for name in names:
+            elapsed = save_until_durable(checkpoints[name], index, logs)
+            if index >= warmup:
+                times[name].append(elapsed)
+    for checkpoint in checkpoints.values():
+        checkpoint.on_train_end()
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def timed(function, *args):
@@ -123,6 +159,7 @@ def main():
                 timed(load_like_backup_and_restore, seeds_cnn(), keras_file)
             )
         size = os.path.getsize(keras_file)
+        by_file_system = file_system_times(model, root, args.rounds, args.warmup, rng)
 
     keras_ms = statistics.median(times["keras"])
     returned_ms = statistics.median(times["ours_return"])
@@ -146,6 +183,11 @@ def main():
           f"{statistics.median(restores['ours']):.1f} |")
     print(f"| optimizer.build + load_weights of the ModelCheckpoint file | "
           f"{statistics.median(restores['keras']):.1f} |")
+    print()
+    print("| Checkpoint into | ms per save, until durable | ratio to local |")
+    print("|---|---|---|")
+    for name, ms in by_file_system.items():
+        print(f"| {name} | {ms:.1f} | {ms / by_file_system['local']:.2f} |")
 
 
 if __name__ == "__main__":
