@@ -264,6 +264,7 @@ def test_train_and_resume_on_a_url_logdir(capsys):
         assert cli.main([*args, "--resume"]) == 0, capsys.readouterr().err
         out = capsys.readouterr().out
         assert f"resuming {logdir}/sequential/r with its stored configuration" in out
+        assert "resumed after the last epoch: nothing left to train" in out
         # Resumed from the checkpoint on ram://: the one epoch is done, none is trained.
         result = training.train(read_config(logdir, "sequential", "r"), verbose=0)
         assert (result.initial_epoch, result.history) == (1, {})

@@ -7,6 +7,7 @@ runs with bounded time, and its process group is killed in `finally`.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,10 +20,10 @@ import pytest
 import events
 from helpers import assert_refused_before_tensorflow_loads, files_under
 
-# 256 images in global batches of 32: 8 steps an epoch, enough for a kill
-# to land mid-epoch; --deterministic for bit-equal weights across runs.
-ARGS = ["train", "--strategy", "multi-worker", "--limit", "256", "--epochs", "2",
-        "--batch-size", "32", "--deterministic", "--save-freq", "1"]
+# 192 images in global batches of 32: 6 steps an epoch, a checkpoint every
+# 2, so a kill lands mid-epoch; --deterministic for bit-equal weights.
+ARGS = ["train", "--strategy", "multi-worker", "--limit", "192", "--epochs", "2",
+        "--batch-size", "32", "--deterministic", "--save-freq", "2"]
 RUN_S = 240
 RUN = ("sequential", "mw")
 
@@ -191,7 +192,12 @@ def test_a_worker_killed_mid_epoch_then_all_resumed_end_as_if_uninterrupted(
     finally:
         workers.kill()  # The chief cannot go on alone: restart all workers.
     assert not (run_dir / "model.keras").exists(), "the run ended before the kill"
-    run_workers(tmp_path, [*argv, "--resume"], "resumed")
+    resumed = run_workers(tmp_path, [*argv, "--resume"], "resumed")
+    # From a checkpoint, not from scratch (which would end with equal weights too).
+    for log in resumed.logs:
+        epoch, batch = re.search(r"resumed at epoch (\d+) of 2, after its batch (\d+)",
+                                 log.read_text()).groups()
+        assert (int(epoch), int(batch)) > (1, 0), log.read_text()[-2000:]
     for resumed, expected in zip(final_weights(run_dir), final_weights(expected_dir)):
         np.testing.assert_array_equal(resumed, expected)
 

@@ -63,6 +63,8 @@ class TrainResult:
     test_accuracy: float
     history: dict
     initial_epoch: int = 0
+    # Batches of `initial_epoch` a restored mid-epoch checkpoint had trained.
+    initial_batch: int = 0
 
 
 def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
@@ -186,6 +188,7 @@ def _train(config, run_lock, *, arrays, extra_callbacks, verbose):
         test_accuracy=float(scores["accuracy"]),
         history=history,
         initial_epoch=min(start_epoch, config.epochs),
+        initial_batch=skip if start_epoch < config.epochs else 0,
     )
 
 

@@ -186,6 +186,11 @@ def run(args):
     from .. import training
 
     result = training.train(config, arrays=arrays)
+    if config.resume and result.initial_epoch >= config.epochs:
+        print("resumed after the last epoch: nothing left to train")
+    elif config.resume:
+        print(f"resumed at epoch {result.initial_epoch + 1} of {config.epochs}, after "
+              f"its batch {result.initial_batch}")
     print(f"test accuracy: {result.test_accuracy:.4f}")
     print(f"run directory: {result.run_dir}")
     return 0
