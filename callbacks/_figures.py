@@ -121,6 +121,8 @@ class FigureWorker(CopiesConfiguration):
         self._futures = [f for f in self._futures if not f.done()]
         failures = [f.exception() for f in done if f.exception() is not None]
         for failure in failures:
+            if isinstance(failure, _writable.LogDirError):
+                raise failure  # Already says what failed and what is intact.
             if isinstance(failure, (OSError, tf.errors.OpError)):
                 reason = getattr(failure, "message", None) or failure
                 raise _writable.LogDirError(

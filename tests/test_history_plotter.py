@@ -3,7 +3,9 @@
 import errno
 import os
 import re
+import threading
 import warnings
+from unittest import mock
 
 import keras
 import matplotlib.image
@@ -172,6 +174,31 @@ def test_fit_writes_images_every_freq_epochs_and_files(tmp_path):
     assert [v is None for v in plotter.history["val_loss"]] == [True, False, True]
 
 
+def test_freq_0_writes_no_image_and_files_can_be_drawn_after_fit(tmp_path):
+    log_dir = str(tmp_path)
+    plotter = HistoryPlotter(log_dir, freq=0, formats="png", wait_for_files=False)
+    drawing = threading.Event()
+    release = threading.Event()
+    save = _figures.save_figure
+
+    def held_save(figure, path):
+        drawing.set()
+        assert release.wait(30)
+        save(figure, path)
+
+    with mock.patch.object(_figures, "save_figure", held_save):
+        fit(plotter, epochs=2)
+        # fit returned while the worker draws the file.
+        assert drawing.wait(30)
+        assert not os.path.exists(os.path.join(log_dir, "plots", "history.png"))
+        release.set()
+        plotter.wait()
+    assert plot_files(log_dir) == ["history.png"]
+    png = matplotlib.image.imread(os.path.join(log_dir, "plots", "history.png"))
+    assert png.shape == TWO_PANELS
+    assert os.listdir(log_dir) == ["plots"]  # No image, so no events file.
+
+
 def test_two_fits_continue_the_curves_without_duplicate_steps(tmp_path):
     log_dir = str(tmp_path)
     plotter = HistoryPlotter(log_dir, formats="png")
@@ -280,11 +307,13 @@ def test_only_the_chief_writes(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"log_dir": ""}, TypeError, "`log_dir` must be a non-empty path"),
-    ({"freq": 0}, ValueError, "`freq` must be a positive integer, "
-                              "received: 0"),
-    ({"freq": "2"}, ValueError, "`freq` must be a positive integer, "
+    ({"freq": -1}, ValueError, "`freq` must be an integer >= 0, "
+                               "received: -1"),
+    ({"freq": "2"}, ValueError, "`freq` must be an integer >= 0, "
                                 "received: '2'"),
-    ({"freq": True}, ValueError, "`freq` must be a positive integer"),
+    ({"freq": True}, ValueError, "`freq` must be an integer >= 0"),
+    ({"wait_for_files": "no"}, TypeError,
+     "`wait_for_files` must be True or False, received: 'no'"),
     ({"metrics": [1]}, TypeError, "`metrics` must be None, a string or a "
                                   "non-empty sequence of strings"),
     ({"log_scale": "log"}, ValueError, "`log_scale` must be one of 'auto', "

@@ -11,7 +11,9 @@ from .. import _fs
 from .._copying import CopiesConfiguration
 from .._summary import EpochSteps, RunWriters, is_chief
 from .._validation import (
+    check_bool,
     check_choice,
+    check_int_at_least,
     check_log_dir,
     check_names,
     check_positive_int,
@@ -103,7 +105,8 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
         log_dir: The run directory (the one given to
             `keras.callbacks.TensorBoard`).
         freq: Write the image at the end of epochs where
-            `epoch % freq == 0`. Defaults to `1`.
+            `epoch % freq == 0`; `0` writes no image, only the files at the
+            end (as `histogram_freq=0` writes no histogram). Defaults to `1`.
         metrics: Names of the metrics to plot, without the `val_` prefix
             (e.g. `["loss", "accuracy"]`). None plots every logged metric.
             Names never logged are reported in one warning that lists the
@@ -114,6 +117,11 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
             `"svg"` and `"pdf"`; None saves no file. Defaults to
             `("png", "svg")`.
         dpi: Resolution of the image and of the PNG file. Defaults to `100`.
+        wait_for_files: Whether `on_train_end` waits until the files are
+            saved. With `False`, `fit` returns while the worker thread draws
+            them (a search's next trial starts meanwhile); `wait()`, the next
+            `fit` and the interpreter's exit wait for them. Defaults to
+            `True`.
 
     Attributes:
         history: Dict of every logged value, `{name: [value per epoch]}`,
@@ -123,7 +131,7 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
     Raises:
         TypeError: If `log_dir` is not a path or `metrics`/`formats` are not
             strings.
-        ValueError: If `freq` or `dpi` is not a positive integer, or
+        ValueError: If `freq` is negative, `dpi` is not a positive integer, or
             `log_scale` or a format is not one of the allowed values.
 
     Example:
@@ -144,10 +152,11 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
     """
 
     def __init__(self, log_dir, freq=1, metrics=None, log_scale="auto",
-                 formats=("png", "svg"), dpi=100):
+                 formats=("png", "svg"), dpi=100, wait_for_files=True):
         super().__init__()
         self.log_dir = check_log_dir(log_dir)
-        self.freq = check_positive_int(freq, "freq")
+        self.freq = check_int_at_least(freq, "freq", 0)
+        self.wait_for_files = check_bool(wait_for_files, "wait_for_files")
         self.metrics = check_names(metrics, "metrics")
         self.log_scale = check_choice(log_scale, "log_scale", _LOG_SCALES)
         formats = check_names(formats, "formats") or ()
@@ -167,6 +176,7 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
         # The curves of earlier fits are kept on purpose (see the class
         # docstring); only the epoch numbering of this fit is reset.
         self._steps.begin()
+        self.wait()  # The files of an earlier fit, when it did not wait.
         if is_chief(self.model):
             self._writers.hold("train")
             if self.formats:
@@ -176,7 +186,8 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
         step = self._steps.step(epoch)
         self._record(step, logs or {})
         metrics = self._metrics_to_plot()
-        if step % self.freq or not metrics or not is_chief(self.model):
+        if (not self.freq or step % self.freq or not metrics
+                or not is_chief(self.model)):
             return
         # The worker draws from a snapshot while training goes on.
         history = {key: list(series) for key, series in self.history.items()}
@@ -184,30 +195,45 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
                             metrics, step)
 
     def on_train_end(self, logs=None):
-        try:
-            self._worker.close()
-            metrics = self._metrics_to_plot()
-            if not (metrics and self.formats and is_chief(self.model)):
-                return
-            figure = plot_history(self.history, metrics, self.epoch,
-                                  self.log_scale, dpi=self.dpi)
-            for file_format in self.formats:
-                path = _fs.join(self.log_dir, "plots", f"history.{file_format}")
-                try:
-                    _figures.save_figure(figure, path)
-                except (OSError, tf.errors.OpError) as error:
-                    # Written atomically (whole on a URL): an earlier file
-                    # there is whole.
-                    reason = (getattr(error, "strerror", None)
-                              or getattr(error, "message", None) or error)
-                    message = (f"HistoryPlotter could not save {path!r}: "
-                               f"{reason}; a history.{file_format} saved "
-                               "there before is left whole.")
-                    code = getattr(error, "errno", None)
-                    raise (LogDirError(code, message) if code
-                           else LogDirError(message)) from error
-        finally:
-            self._writers.close()
+        metrics = self._metrics_to_plot()
+        if metrics and self.formats and is_chief(self.model):
+            # Drawn on the worker, after the epochs' images, from a snapshot.
+            history = {key: list(series) for key, series in self.history.items()}
+            self._worker.submit(self._save_files, history, list(self.epoch), metrics)
+        # The writers close once the worker's queued images are written.
+        self._worker.submit(self._writers.close)
+        if self.wait_for_files:
+            self.wait()
+
+    def wait(self):
+        """Blocks until every queued image and file is written.
+
+        `on_train_end` calls it unless `wait_for_files=False`; the next
+        `fit` calls it before training.
+
+        Raises:
+            LogDirError: a figure or file could not be written.
+        """
+        self._worker.close()
+
+    def _save_files(self, history, epochs, metrics):
+        """Runs on the worker thread."""
+        figure = plot_history(history, metrics, epochs, self.log_scale, dpi=self.dpi)
+        for file_format in self.formats:
+            path = _fs.join(self.log_dir, "plots", f"history.{file_format}")
+            try:
+                _figures.save_figure(figure, path)
+            except (OSError, tf.errors.OpError) as error:
+                # Written atomically (whole on a URL): an earlier file
+                # there is whole.
+                reason = (getattr(error, "strerror", None)
+                          or getattr(error, "message", None) or error)
+                message = (f"HistoryPlotter could not save {path!r}: "
+                           f"{reason}; a history.{file_format} saved "
+                           "there before is left whole.")
+                code = getattr(error, "errno", None)
+                raise (LogDirError(code, message) if code
+                       else LogDirError(message)) from error
 
     def _write_image(self, history, epochs, metrics, step):
         """Runs on the worker thread."""
