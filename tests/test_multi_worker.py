@@ -329,3 +329,33 @@ def test_a_valid_tf_config_with_a_chief_passes(tmp_path, monkeypatch):
         "task": {"type": "worker", "index": 1}}))
     config = TrainConfig(strategy="multi-worker", run_name="r", logdir=str(tmp_path))
     assert config.validate() is config
+
+
+def test_the_loop_trains_like_fit_on_one_worker():
+    """Same weights, history and scores as `fit`: the loop adds nothing to the steps."""
+    import tensorflow as tf
+
+    from helpers import tiny_classifier
+    from keras_tb_toolkit.toolkit.distributed import DistributedLoop
+
+    results = []
+    for use_loop in (False, True):
+        model, x, y = tiny_classifier()
+        train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)
+        validation = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+        if use_loop:
+            loop = DistributedLoop(model, tf.distribute.get_strategy())
+            history = loop.fit(train, validation, epochs=2, steps_per_epoch=3, verbose=0)
+            scores = loop.evaluate(validation)
+        else:
+            history = model.fit(train, validation_data=validation, epochs=2,
+                                steps_per_epoch=3, shuffle=False, verbose=0).history
+            scores = model.evaluate(validation, return_dict=True, verbose=0)
+        results.append((model.get_weights(), history, scores))
+    (fit_weights, fit_history, fit_scores), (weights, history, scores) = results
+    for ours, theirs in zip(weights, fit_weights):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    assert set(history) == set(fit_history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for key in history:
+        np.testing.assert_allclose(history[key], fit_history[key], rtol=1e-5)
+    assert scores == pytest.approx(fit_scores, rel=1e-5)
