@@ -338,18 +338,40 @@ def test_the_loop_trains_like_fit_on_one_worker():
     from helpers import tiny_classifier
     from keras_tb_toolkit.toolkit.distributed import DistributedLoop
 
+    import keras
+
+    class Hooks(keras.callbacks.Callback):
+        """Records every hook called, with its batch or epoch and log keys."""
+
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+            for name in ("train_begin", "train_end", "epoch_begin", "epoch_end",
+                         "train_batch_begin", "train_batch_end", "test_begin",
+                         "test_end", "test_batch_begin", "test_batch_end"):
+                setattr(self, f"on_{name}", self._recorder(name))
+
+        def _recorder(self, name):
+            def record(*args, logs=None):
+                self.calls.append((name, *args, tuple(sorted(logs or {}))))
+            return record
+
     results = []
+    hooks = []
     for use_loop in (False, True):
         model, x, y = tiny_classifier()
+        hooks.append(Hooks())
         train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)
         validation = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
         if use_loop:
             loop = DistributedLoop(model, tf.distribute.get_strategy())
-            history = loop.fit(train, validation, epochs=2, steps_per_epoch=3, verbose=0)
+            history = loop.fit(train, validation, epochs=2, steps_per_epoch=3, verbose=0,
+                               callbacks=[hooks[-1]])
             scores = loop.evaluate(validation)
         else:
             history = model.fit(train, validation_data=validation, epochs=2,
-                                steps_per_epoch=3, shuffle=False, verbose=0).history
+                                steps_per_epoch=3, shuffle=False, verbose=0,
+                                callbacks=[hooks[-1]]).history
             scores = model.evaluate(validation, return_dict=True, verbose=0)
         results.append((model.get_weights(), history, scores))
     (fit_weights, fit_history, fit_scores), (weights, history, scores) = results
@@ -359,3 +381,5 @@ def test_the_loop_trains_like_fit_on_one_worker():
     for key in history:
         np.testing.assert_allclose(history[key], fit_history[key], rtol=1e-5)
     assert scores == pytest.approx(fit_scores, rel=1e-5)
+    assert len(hooks[0].calls) == 2 + 2 * (2 + 2 * 3 + 2 + 2 * 3)
+    assert hooks[1].calls == hooks[0].calls

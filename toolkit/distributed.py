@@ -20,8 +20,9 @@ What it keeps from `fit`:
 - The logs: the metrics each replica's step returns, averaged over the
   replicas in one all-reduce (Keras' `reduce_per_replica` "auto" does the
   same), so every worker passes identical logs to its callbacks; the epoch's
-  logs gain `val_*` from a pass over the validation data. The metrics are
-  reset at each epoch's start, as `fit` does.
+  logs gain `val_*` from a pass over the validation data, inside
+  `on_test_begin` / `on_test_end` as in `fit`. The metrics are reset at each
+  epoch's start, as `fit` does.
 - The numbering: batches count from 0 in each epoch, and the first epoch of
   a resumed run has only the batches its checkpoint had not consumed,
   numbered from 0, as `fit(initial_epoch=...)` numbers a resumed segment.
@@ -110,7 +111,7 @@ class DistributedLoop:
                 callback_list.on_train_batch_end(batch, logs)
             epoch_logs = _floats(logs)
             if validation is not None:
-                scores = self.evaluate(validation)
+                scores = self._evaluate(validation, callback_list)
                 epoch_logs.update({f"val_{name}": value for name, value in scores.items()})
             callback_list.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
@@ -124,13 +125,23 @@ class DistributedLoop:
         Every worker evaluates its shard; the result, the same on every
         worker, averages the replicas' metrics.
         """
+        return self._evaluate(dataset, keras.callbacks.CallbackList([], model=self.model))
+
+    def _evaluate(self, dataset, callback_list):
+        # The test hooks fire as in `fit`'s validation: `ScalarLogger` stops
+        # its examples-per-second clock at `on_test_begin`.
         if self._test_function is None:
             self._test_function = self._distributed(self.model.test_step)
         self.model.reset_metrics()
+        callback_list.on_test_begin()
         logs = {}
-        for batch in self._distribute(dataset):
+        for step, batch in enumerate(self._distribute(dataset)):
+            callback_list.on_test_batch_begin(step)
             logs = self._test_function(batch)
-        return _floats(logs)
+            callback_list.on_test_batch_end(step, logs)
+        logs = _floats(logs)
+        callback_list.on_test_end(logs)
+        return logs
 
     def _distribute(self, dataset):
         options = tf.data.Options()
