@@ -182,7 +182,7 @@ def light_trial_tags(model_layers):
     if "conv_1_bn" in model_layers:
         weights["conv_1_bn"] = ("gamma", "beta", "moving_mean", "moving_variance")
     train = {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_steps_per_second",
-             "gradient_norm", "history"}
+             "gradient_norm"}
     for layer, variables in weights.items():
         train |= {f"weights/{layer}/{v}" for v in variables}
         trainable = [v for v in variables if not v.startswith("moving_")]

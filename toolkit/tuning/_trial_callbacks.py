@@ -9,7 +9,10 @@ checkpoint per epoch) is only worth looking at for the winner, which
 - `ScalarLogger`: the epoch metrics and the learning rate;
 - `HistogramLogger` without activations: weight and gradient histograms,
   `gradient_norm` and `update_ratio/<layer>` per epoch;
-- `HistoryPlotter` with PNG only, drawn on its worker thread.
+- `HistoryPlotter` with PNG only and no image per epoch (the scalars
+  are the curves in TensorBoard), drawn on its worker thread while the next
+  trial starts; the tuner waits for it one trial later and when the search
+  ends.
 
 The HParams session is written by the tuner. No checkpoint of the
 toolkit's: keras-tuner already keeps each trial's best epoch
@@ -40,7 +43,7 @@ def light_callbacks(run_dir, pipelines):
     return [
         ScalarLogger(run_dir),
         HistogramLogger(run_dir, activations=False),
-        HistoryPlotter(run_dir, formats=("png",)),
+        HistoryPlotter(run_dir, freq=0, formats=("png",), wait_for_files=False),
     ]
 
 

@@ -56,6 +56,7 @@ class ToolkitTunerMixin(compat.TunerCallbackHooks):
         self.chief_timeout_s = chief_timeout_s
         self.progress = progress
         self._session_writers = {}
+        self._finishing = {}
         self._warned_shared = set()
         super().__init__(*args, **kwargs)
         self._progress = Progress(self.oracle)
@@ -69,9 +70,18 @@ class ToolkitTunerMixin(compat.TunerCallbackHooks):
 
     def add_execution_callbacks(self, callbacks, trial, execution):
         """Adds a fresh set from `callback_factory`, writing into the execution's run directory."""
-        callbacks.extend(
-            self.callback_factory(self.run_dir(trial.trial_id, execution), self.pipelines)
-        )
+        fresh = self.callback_factory(self.run_dir(trial.trial_id, execution), self.pipelines)
+        callbacks.extend(fresh)
+        # Files a callback finishes after fit (the light set's history
+        # plot) are waited for one trial later, while the next one trains.
+        self._finishing.setdefault(trial.trial_id, []).extend(
+            c for c in fresh if callable(getattr(c, "wait", None)))
+
+    def wait_for_files(self, keep=None):
+        """Waits for the files of every trial's callbacks but `keep`'s."""
+        for trial_id in [t for t in self._finishing if t != keep]:
+            for callback in self._finishing.pop(trial_id):
+                callback.wait()
 
     def copy_callbacks(self, callbacks):
         """Deep copies of the user's callbacks; one that cannot be copied is shared."""
@@ -121,6 +131,7 @@ class ToolkitTunerMixin(compat.TunerCallbackHooks):
                                   objective=OBJECTIVE)
             if self.progress is not None:
                 self.progress(self._progress.end(record))
+            self.wait_for_files(keep=trial.trial_id)
 
     # The experiment, the chief's server, resuming.
     def search(self, *fit_args, **fit_kwargs):
@@ -130,7 +141,10 @@ class ToolkitTunerMixin(compat.TunerCallbackHooks):
             self.save()
             serve_oracle(self.oracle, timeout_s=self.chief_timeout_s)
             return
-        super().search(*fit_args, **fit_kwargs)
+        try:
+            super().search(*fit_args, **fit_kwargs)
+        finally:
+            self.wait_for_files()
 
     def write_experiment(self):
         """Writes the HParams experiment into the search directory, once."""
