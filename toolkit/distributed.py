@@ -1,10 +1,14 @@
 """Training under `MultiWorkerMirroredStrategy` with a loop of our own.
 
 Why not `model.fit`: with TensorFlow 2.21 and Keras 3.15, `fit` under
-`MultiWorkerMirroredStrategy` fails in its first step ("Attempt to convert a
-value (PerReplica...) with an unsupported type ... to a Tensor",
-keras-team/keras#20585). What fails is `fit`'s plumbing around the step, not
-the step: this loop runs the model's own `train_step` and `test_step` (so a
+`MultiWorkerMirroredStrategy` fails before its first step ("Attempt to
+convert a value (PerReplica...) with an unsupported type ... to a Tensor",
+keras-team/keras#20585): to build the model it averages the first input
+batch across replicas (`strategy.reduce("MEAN", batch)` in the TensorFlow
+trainer's symbolic build, whenever the model was made in a strategy's
+scope, with no public way around it), and that strategy's reduction cannot
+convert the distributed batch. The training step itself works: this loop
+runs the model's own `train_step` and `test_step` (so a
 subclassed model's hand-written step runs unchanged) inside `strategy.run`,
 exactly as `fit` would on one machine, and drives the callbacks through
 `keras.callbacks.CallbackList` with the hooks and logs `fit` gives them.
