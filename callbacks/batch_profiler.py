@@ -83,12 +83,12 @@ class BatchProfiler(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._batch = 0
         self._profiling = False
-        if is_chief():
+        if is_chief(self.model):
             prove_writable(_fs.join(self.log_dir, "train"))
 
     def on_train_batch_begin(self, batch, logs=None):
         self._batch += 1
-        if self._batch == self.start and is_chief():
+        if self._batch == self.start and is_chief(self.model):
             try:
                 tf.profiler.experimental.start(_fs.join(self.log_dir, "train"))
             except (tf.errors.AlreadyExistsError, tf.errors.UnavailableError) as error:

@@ -95,7 +95,7 @@ class ScalarLogger(keras.callbacks.Callback):
         self._batches += 1
         if self.update_freq == "epoch" or (batch + 1) % self.update_freq:
             return
-        if not is_chief():
+        if not is_chief(self.model):
             return
         step = optimizer_steps(self.model)
         step = self._batches if step is None else step
@@ -112,7 +112,7 @@ class ScalarLogger(keras.callbacks.Callback):
             self._train_seconds = time.perf_counter() - self._epoch_start
 
     def on_epoch_end(self, epoch, logs=None):
-        if not is_chief():
+        if not is_chief(self.model):
             return
         scalars = _numbers(logs)
         train = {k: v for k, v in scalars.items() if not k.startswith("val_")}

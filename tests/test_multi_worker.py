@@ -385,13 +385,6 @@ def test_the_loop_trains_like_fit_on_one_worker():
     assert hooks[1].calls == hooks[0].calls
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ScalarLogger asks is_chief() without its model in on_epoch_end and "
-    "on_train_batch_end: outside the strategy's scope, where fit and DistributedLoop "
-    "run callbacks, that is the default strategy, always the chief, so a worker that "
-    "is not the chief writes scalars. ktb train points the other workers' callbacks "
-    "at a temporary directory of their own, so nothing reaches the run directory.")
 def test_scalar_logger_on_a_worker_that_is_not_the_chief_writes_nothing(tmp_path,
                                                                          monkeypatch):
     from helpers import mirrored_strategy, tiny_classifier
