@@ -10,10 +10,14 @@ and give global examples per second. The figure is the median over rounds
 of two workers / one worker, with the same global batch.
 
 On one machine both workers share its cores, so this measures what the
-collectives cost (gRPC all-reduce of every gradient, every step), not a
-speed-up: on this project's 2-core machine a ratio well below 1 is
-expected. Two machines, each with its own cores, are where a second worker
-can pay off.
+collectives cost (a gRPC all-reduce of every gradient, every step) against
+what a second process on the same cores gains, not a speed-up across
+machines. On this project's 2-core machine, shared with other jobs, the
+second factor dominates and swings from round to round: two processes get
+a larger share of the cores than one (measured at load average 6, 5
+rounds: per-round ratios 1.24, 3.68, 3.44, 1.25, 1.33, median 1.33x). Read
+it on an idle machine, or on two machines, each with its own cores, which
+is where a second worker can pay off.
 
 Usage (from the repository root):
 
