@@ -159,8 +159,7 @@ def _train(config, run_lock, *, arrays, extra_callbacks, verbose):
     callbacks = [
         *build_callbacks(callbacks_dir, full, save_freq=config.save_freq,
                          batch_size=config.batch_size,
-                         profile_batches=config.profile_batches,
-                         gradients=config.strategy != "multi-worker"),
+                         profile_batches=config.profile_batches),
         *extra_callbacks,
     ]
     if config.strategy == "multi-worker":
@@ -208,7 +207,7 @@ def create_strategy(name):
 
 
 def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1,
-                    batch_size=None, profile_batches=None, gradients=True):
+                    batch_size=None, profile_batches=None):
     """Every TensorBoard callback of the toolkit, writing into `run_dir`.
 
     `ktb train` and each full trial of `ktb tune` attach this set; `pipelines`
@@ -235,12 +234,6 @@ def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1,
         profile_batches: a `(start, stop)` pair of batches to trace with
             `BatchProfiler`, for the Profile dashboard. Defaults to `None`
             (no trace).
-        gradients: whether `HistogramLogger` captures gradients (their
-            histograms, `gradient_norm`, update ratios). Under
-            `MultiWorkerMirroredStrategy` it must not yet: the chief alone
-            reads the captured gradients, a cross-worker reduction the other
-            workers never join, and training stops with a collective-op
-            error (tests/test_multi_worker.py). Defaults to `True`.
 
     Returns:
         A new list of callbacks, for one `fit()` (or one trial execution).
@@ -253,8 +246,7 @@ def build_callbacks(run_dir, pipelines, *, save_freq="epoch", histogram_freq=1,
         ScalarLogger(run_dir, batch_size=batch_size),
         LayoutWriter(run_dir),
         ModelInfoLogger(run_dir),
-        HistogramLogger(run_dir, freq=histogram_freq, sample=x_val[:ACTIVATION_SAMPLE],
-                        gradients=gradients, update_ratios=gradients),
+        HistogramLogger(run_dir, freq=histogram_freq, sample=x_val[:ACTIVATION_SAMPLE]),
         HistoryPlotter(run_dir),
         ConfusionMatrixLogger(run_dir, validation_data=classified, class_names=class_names),
         PRCurveLogger(run_dir, classified, class_names=class_names),

@@ -228,6 +228,9 @@ class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
             )
 
     def _write(self, step, prefix):
+        # Every worker reads the gradients (an all-reduce across workers
+        # under MultiWorkerMirroredStrategy); only the chief writes them.
+        capture = None if self._capture is None else self._capture.snapshot()
         if not _summary.is_chief(self.model):
             return
         groups = _histograms.layer_variables(
@@ -243,7 +246,6 @@ class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
         with self._writers.writing("train", step=step):
             if self.weights:
                 _histograms.write_weights(groups, prefix)
-            capture = self._capture
             _histograms.write_nonfinite(groups, capture, prefix)
             if groups and capture is not None and self._new_steps(prefix):
                 _histograms.write_gradients(

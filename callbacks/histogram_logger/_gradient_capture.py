@@ -217,6 +217,19 @@ class GradientCapture:
             if slot.has_gradient
         ]
 
+    def snapshot(self):
+        """The captured gradients read once, as a `GradientSnapshot`.
+
+        Reading an `ON_READ` gradient sums it across replicas; under
+        `MultiWorkerMirroredStrategy` that is an all-reduce across workers,
+        so every worker must take the snapshot at the same points (the
+        chief alone writes it).
+        """
+        return GradientSnapshot(self, {
+            key: tf.convert_to_tensor(slot.gradient)
+            for key, slot in self._slots.items() if slot.has_gradient
+        })
+
     def _slot(self, variable):
         slot = self._slots.get(id(variable))
         if slot is None:
@@ -262,6 +275,27 @@ class GradientCapture:
                 )
         self.steps.assign_add(1)
         return result
+
+
+class GradientSnapshot:
+    """The gradients of a `GradientCapture` as read at one moment.
+
+    Answers `gradient`, `gradients` and `update_sq_norm` as the capture
+    does, without reading the gradients again.
+    """
+
+    def __init__(self, capture, gradients):
+        self._capture = capture
+        self._gradients = gradients
+
+    def gradient(self, variable):
+        return self._gradients.get(id(variable))
+
+    def gradients(self):
+        return list(self._gradients.values())
+
+    def update_sq_norm(self, variable):
+        return self._capture.update_sq_norm(variable)
 
 
 def _value(variable):
