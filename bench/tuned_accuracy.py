@@ -13,9 +13,14 @@
    (`RandomTranslation`, training batches only): a second figure, quoted
    beside the first, never in place of it.
 
-Usage (from the repository root; about 1.5 hours on 2 CPU cores):
+Usage (from the repository root; 55 minutes on 2 shared CPU cores with
+Hyperband's first bracket, `--max-trials 13`; the uncapped search runs its
+three brackets, roughly twice that):
 
-    python bench/tuned_accuracy.py --data ../shared/data/mnist.npz --augment
+    python bench/tuned_accuracy.py --data ../shared/data/mnist.npz --augment --max-trials 13
+
+A search that was interrupted resumes when the command is run again (the
+wall times printed are those of the last run of the script).
 
 Prints the search's wall time and leaderboard head, the winner's
 hyperparameters, the validation accuracy of each retraining epoch (the
