@@ -287,7 +287,9 @@ def conv_classifier():
         keras.Input((8, 8, 1)),
         keras.layers.Conv2D(2, 3, name="conv"),
         keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(NUM_CLASSES, activation="softmax"),
+        # Named: Keras numbers unnamed layers per process, and the suite
+        # runs in several processes.
+        keras.layers.Dense(NUM_CLASSES, activation="softmax", name="dense"),
     ])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     rng = np.random.default_rng(0)

@@ -149,7 +149,9 @@ def test_two_worker_scalars_read_back_with_the_tags_of_one_worker(uninterrupted)
         "epoch_examples_per_second", "history", "grad_cam", "custom_scalars__config__",
         "model/summary", "model/params/trainable", "model/params/non_trainable",
         "model/params/total",
-        *{f"weights/{layer}/{v}" for layer in layers for v in ("kernel", "bias")},
+        *{f"{kind}/{layer}/{v}" for kind in ("weights", "gradients") for layer in layers
+          for v in ("kernel", "bias")},
+        *{f"update_ratio/{layer}" for layer in layers}, "gradient_norm",
         *{f"activations/{layer}" for layer in layers + ["pool_1", "pool_2", "flatten"]},
     }
     validation = events.load(os.path.join(run_dir, "validation")).Tags()["tensors"]
