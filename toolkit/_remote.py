@@ -42,9 +42,7 @@ def check_url(path, argument):
             one line naming `argument`, the value and what is allowed.
     """
     if is_url(path):
-        from ..callbacks import _fs
-
-        _fs.check_reachable(path, argument)
+        _fs().check_reachable(path, argument)
     return path
 
 
@@ -75,20 +73,16 @@ def exists(path):
     """`os.path.exists`, or `tf.io.gfile.exists` for a URL."""
     if not is_url(path):
         return os.path.exists(path)
-    import tensorflow as tf
-
     with os_errors(path):
-        return tf.io.gfile.exists(os.fspath(path))
+        return _fs().exists(path)
 
 
 def isdir(path):
     """`os.path.isdir`, or `tf.io.gfile.isdir` for a URL."""
     if not is_url(path):
         return os.path.isdir(path)
-    import tensorflow as tf
-
     with os_errors(path):
-        return tf.io.gfile.isdir(os.fspath(path))
+        return _fs().isdir(path)
 
 
 def read_bytes(path):
@@ -100,10 +94,8 @@ def read_bytes(path):
     if not is_url(path):
         with open(path, "rb") as handle:
             return handle.read()
-    import tensorflow as tf
-
-    with os_errors(path), tf.io.gfile.GFile(os.fspath(path), "rb") as handle:
-        return handle.read()
+    with os_errors(path):
+        return _fs().read_bytes(path)
 
 
 def write_object(path, content):
@@ -111,24 +103,26 @@ def write_object(path, content):
 
     No temporary file and rename: on an object store a rename is a copy
     and a delete, no safer than writing the object itself, which readers
-    see only once it is whole. A file already there is deleted first:
-    TensorFlow's `ram://` appends to it instead of replacing it.
+    see only once it is whole (`callbacks._fs.write_bytes`, which also
+    deletes a file already there: `ram://` would append to it).
 
     Raises:
         OSError: the file system refused the write.
     """
-    import tensorflow as tf
-
-    path = os.fspath(path)
-    mode = "w" if isinstance(content, str) else "wb"
-    remove(path)
-    with os_errors(path), tf.io.gfile.GFile(path, mode) as handle:
-        handle.write(content)
+    if isinstance(content, str):
+        content = content.encode()
+    with os_errors(path):
+        _fs().write_bytes(path, content)
 
 
 def remove(path):
     """Deletes the URL `path`; a missing one is not an error."""
-    import tensorflow as tf
+    with os_errors(path):
+        _fs().remove_quietly(path)
 
-    with contextlib.suppress(FileNotFoundError), os_errors(path):
-        tf.io.gfile.remove(os.fspath(path))
+
+def _fs():
+    """`callbacks._fs`, imported when a URL is used (it brings TensorFlow)."""
+    from ..callbacks import _fs
+
+    return _fs
