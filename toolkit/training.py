@@ -284,26 +284,16 @@ def seed_everything(seed, deterministic=False):
 def save_model_atomically(model, path):
     """Saves `model` as `.keras` at `path`; a kill mid-save leaves the old file or none.
 
-    Keras writes only to a path ending in `.keras`, never to an open file,
-    so the model goes to a temporary `.keras` first. On a local disk the
-    callbacks' one atomic writer (`write_atomically`: fsync, rename,
-    directory fsync) copies it into place, readable by all like the plots.
-    A URL (`gs://`, `ram://`) gets the file as one whole-object write
-    through `tf.io.gfile`, from a temporary file in the local temporary
-    directory: object stores publish an object only once it is complete.
-    The temporary file is removed whether or not that works.
+    Keras writes only to a local path ending in `.keras`, never to an open
+    file, so the model goes to a temporary `.keras` first (`reserve_temp`:
+    beside `path` on a local disk, in the local temporary directory for a
+    URL) and the callbacks' one atomic writer (`write_atomically`: fsync,
+    rename and directory fsync locally, one whole-object write on a URL)
+    copies it into place, readable by all like the plots. The temporary
+    file is removed whether or not that works.
     """
-    if not _fs.is_local(path):
-        staging = tempfile.mkdtemp(prefix="ktb-model-")
-        try:
-            temporary = os.path.join(staging, os.path.basename(path))
-            model.save(temporary)
-            tf.io.gfile.copy(temporary, path, overwrite=True)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return
-    path = _fs.local_path(path)
-    temporary = reserve_temp(os.path.dirname(path) or ".", os.path.basename(path))
+    directory = _fs.dirname(path) or "."
+    temporary = reserve_temp(directory, os.path.basename(os.fspath(path)))
     try:
         model.save(temporary)
         with open(temporary, "rb") as saved:
