@@ -251,7 +251,7 @@ with strategy.scope():
 x = np.random.RandomState(0).rand(32, 8).astype("float32")
 data = tf.data.Dataset.from_tensor_slices((x, (x[:, 0] * 3).astype("int64"))).batch(8)
 DistributedLoop(model, strategy).fit(
-    data, None, epochs=1, steps_per_epoch=4, verbose=0,
+    data, None, epochs=1, steps_per_epoch=1, verbose=0,
     callbacks=[HistogramLogger(sys.argv[1], activations=False)])
 """
 
@@ -279,6 +279,26 @@ def test_gradient_histograms_under_multi_worker(tmp_path):
     tags = events.load(str(tmp_path / "run0" / "train")).Tags()["tensors"]
     assert {"gradients/dense/kernel", "gradient_norm", "update_ratio/dense"} <= set(tags)
     assert not (tmp_path / "run1").exists()  # Worker 1 read them and wrote nothing.
+    # One step from the seeded initial weights: the logged norm is that of
+    # the gradient of the whole global batch's mean loss, which neither
+    # worker's half of the batch alone gives.
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    x = np.random.RandomState(0).rand(32, 8).astype("float32")
+    y = (x[:, 0] * 3).astype("int64")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def norm(rows):
+        with tf.GradientTape() as tape:
+            value = loss(y[rows], model(x[rows]))
+        return float(tf.linalg.global_norm(tape.gradient(value, model.trainable_variables)))
+
+    [(_, logged)] = events.scalars(str(tmp_path / "run0" / "train"))["gradient_norm"]
+    assert logged == pytest.approx(norm(slice(0, 8)), rel=1e-5)
+    assert logged != pytest.approx(norm(slice(0, 4)), rel=1e-3)
 
 
 @pytest.mark.parametrize("value, message", [
