@@ -22,6 +22,7 @@ from helpers import (
 from tensorboard.plugins.histogram import summary_v2
 
 from keras_tb_toolkit.callbacks import HistogramLogger
+from keras_tb_toolkit.callbacks.histogram_logger import _histograms
 
 CNN_VARIABLES = ["conv/kernel", "conv/bias", "logits/kernel", "logits/bias"]
 CNN_TAGS = (
@@ -458,3 +459,49 @@ def test_nan_weights_and_gradients_are_counted_per_layer(tmp_path):
              for layer in ("conv", "logits")}
     # Every weight and every gradient of both layers is NaN.
     assert counts == {f"nonfinite/{layer}": 2 * size for layer, size in sizes.items()}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).normal(size=1000),
+        np.random.default_rng(2).uniform(-3, 7, size=(20, 30)),
+        np.arange(30.0),  # values on bucket edges
+        np.array([-1e-30, 1e-30, 0.0]),  # a range narrower than float32 steps
+        np.array([-3e38, 3e38, 1.0]),  # a range wider than float32 holds
+    ],
+    ids=["normal", "uniform", "edges", "tiny-range", "huge-range"],
+)
+def test_host_and_device_bucketing_agree_with_tensorboard(values):
+    """Small tensors are bucketed in NumPy, large ones in TensorFlow: both
+    give TensorBoard's edges, and the same exact counts."""
+    values = values.astype(np.float32)
+    host = _histograms.histogram_rows(values)
+    counts, low, high = (t.numpy() for t in _histograms._device_counts(values.ravel()))
+    np.testing.assert_array_equal(host[:, 2], counts)
+    assert (low, high) == (values.min(), values.max())
+    if 1e-20 < np.ptp(values.astype(np.float64)) < 1e30:  # float32 steps, as TensorBoard's
+        _assert_histogram_of(host, values.astype(np.float64))
+    assert host[:, 2].sum() == values.size
+    assert host[0, 0] == values.min() and host[-1, 1] == values.max()
+
+
+@pytest.mark.parametrize("size", [10, _histograms.HOST_LIMIT + 10])
+def test_bucketing_conventions_on_host_and_device(size):
+    def rows(values):
+        return _histograms.histogram_rows(np.asarray(values, np.float32))
+
+    nan_and_inf = np.full(size, np.nan)
+    nan_and_inf[::2] = np.inf
+    np.testing.assert_array_equal(rows(nan_and_inf), np.zeros((30, 3)))
+    # One distinct value: every edge at it, the whole count in the last bucket.
+    single = rows(np.full(size, 2.5))
+    np.testing.assert_array_equal(single[:, :2], np.full((30, 2), 2.5))
+    assert single[-1, 2] == size and single[:-1, 2].sum() == 0
+    # Non-finite values are left out of the counts and the range.
+    mixed = np.linspace(-1, 1, size)
+    mixed[:3] = [np.nan, np.inf, -np.inf]
+    counted = rows(mixed)
+    assert counted[:, 2].sum() == size - 3
+    assert counted[0, 0] == np.float32(mixed[3]) and counted[-1, 1] == 1.0
+    assert _histograms.nonfinite_count(mixed.astype(np.float32)) == 3

@@ -54,7 +54,9 @@ class HistogramLogger(CopiesConfiguration, keras.callbacks.Callback):
     warning says that no gradient was seen. The hook is removed in
     `on_train_end` and the model's train function is dropped so a later
     `fit` without this callback traces a clean step. Capturing keeps one
-    extra copy of the trainable weights on the device.
+    extra copy of the trainable weights on the device for the gradients,
+    and one more for the weights before the step when `update_ratios`
+    is on.
 
     Args:
         log_dir: Run directory; summaries go to `<log_dir>/train`.

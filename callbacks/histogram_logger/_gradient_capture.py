@@ -9,10 +9,12 @@ real gradients of the real loss, inside the traced (even XLA-compiled) step,
 without computing anything twice.
 
 The replacement (`_ApplyHook`) only adds graph ops when a step is traced: it
-copies each gradient into a capture variable, records the squared norm of
-each weight update, and bumps a step counter. Those are device-side writes,
-so the training loop gets no host synchronisation; the values are read at
-logging time. Under `tf.distribute`, the capture variables are
+copies each weight before the update and each gradient into capture
+variables, and bumps a step counter; three ops per variable, so tracing a
+step (once or twice per `fit`, once per trial of a search) costs little
+more. Those are device-side writes, so the training loop gets no host
+synchronisation; the update (weight now minus the copy) and every norm are
+computed at logging time. Under `tf.distribute`, the capture variables are
 `ON_READ` variables: each replica writes its own gradient and a read in the
 cross-replica context returns the sum, which is what the optimizer applies
 after its all-reduce (Keras divides each replica's loss by the number of
@@ -23,6 +25,7 @@ import keras
 import tensorflow as tf
 
 from .. import _keras_compat
+from . import _histograms
 
 
 def capture_for(model, capture=None, track_updates=True):
@@ -140,7 +143,7 @@ def _bind(listener, apply_fn, optimizer, variables):
 class _Slot:
     """Capture variables for one trainable variable."""
 
-    def __init__(self, variable, strategy):
+    def __init__(self, variable, strategy, track_updates):
         self.variable = variable  # Keeps `id(variable)` from being reused.
         dtype = _dtype(variable)
         with tf.init_scope(), strategy.scope():
@@ -151,12 +154,14 @@ class _Slot:
                 aggregation=tf.VariableAggregation.SUM,
                 name="captured_gradient",
             )
-            self.update_sq_norm = tf.Variable(
-                tf.zeros((), dtype),
+            # The weights before the last update; every replica holds the
+            # same, so a read takes the first replica's without a collective.
+            self.before = None if not track_updates else tf.Variable(
+                tf.zeros(variable.shape, dtype),
                 trainable=False,
                 synchronization=tf.VariableSynchronization.ON_READ,
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-                name="captured_update_sq_norm",
+                name="captured_weights_before",
             )
         self.has_gradient = False
 
@@ -167,8 +172,9 @@ class GradientCapture:
     Args:
         optimizer: the optimizer it is meant for (kept for the caller).
         strategy: the model's `tf.distribute.Strategy`.
-        track_updates: whether to record ||w_after - w_before||^2 for each
-            variable (costs one extra read of the weights per step).
+        track_updates: whether to keep each variable's value before the
+            last update, for ||w_after - w_before||^2 (one more copy of the
+            trainable weights on the device, written every step).
     """
 
     def __init__(self, optimizer, strategy, track_updates=True):
@@ -203,11 +209,16 @@ class GradientCapture:
         return tf.convert_to_tensor(slot.gradient)
 
     def update_sq_norm(self, variable):
-        """||Δvariable||² of the last step, or None if not tracked."""
+        """||Δvariable||² of the last step as a float, or None if not tracked.
+
+        A host read of the variable and its copy from before the step.
+        """
         slot = self._slots.get(id(variable))
-        if not self.track_updates or slot is None or not slot.has_gradient:
+        if slot is None or slot.before is None or not slot.has_gradient:
             return None
-        return tf.convert_to_tensor(slot.update_sq_norm)
+        before = tf.convert_to_tensor(slot.before)
+        now = tf.cast(tf.convert_to_tensor(variable), before.dtype)
+        return _histograms.squared_norm(now - before)
 
     def gradients(self):
         """All captured gradients (for the global norm)."""
@@ -242,24 +253,20 @@ class GradientCapture:
                 # Variables cannot be made from inside a replica function.
                 self.uncaptured.append(getattr(variable, "path", "?"))
                 return None
-            slot = _Slot(variable, self.strategy)
+            slot = _Slot(variable, self.strategy, self.track_updates)
             self._slots[id(variable)] = slot
         return slot
 
     def around_apply(self, apply_fn, optimizer, grads, variables):
         slots = [self._slot(v) for v in variables]
-        before = None
-        if self.track_updates:
-            before = [
-                tf.identity(_value(v)) if s is not None and g is not None
-                else None
-                for g, v, s in zip(grads, variables, slots)
-            ]
+        for grad, variable, slot in zip(grads, variables, slots):
+            if grad is not None and slot is not None and slot.before is not None:
+                # Automatic control dependencies order this read before
+                # the optimizer's write to the same variable.
+                slot.before.assign(_value(variable))
         result = apply_fn(grads)
         scale = getattr(optimizer, "loss_scale_factor", None)
-        for index, (grad, variable, slot) in enumerate(
-            zip(grads, variables, slots)
-        ):
+        for grad, slot in zip(grads, slots):
             if grad is None or slot is None:
                 continue
             slot.has_gradient = True
@@ -267,12 +274,6 @@ class GradientCapture:
             if scale is not None:
                 grad = grad / scale
             slot.gradient.assign(tf.cast(grad, slot.gradient.dtype))
-            if before is not None:
-                delta = tf.cast(_value(variable), before[index].dtype)
-                delta = delta - before[index]
-                slot.update_sq_norm.assign(
-                    tf.cast(tf.reduce_sum(tf.square(delta)), _dtype(variable))
-                )
         self.steps.assign_add(1)
         return result
 
