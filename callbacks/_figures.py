@@ -8,6 +8,7 @@ Each figure is built by a `*_axes` function and filled by a `fill_*` one
 data; `FigureWorker` draws off the training thread.
 """
 
+import collections
 import concurrent.futures
 import os
 import threading
@@ -23,8 +24,11 @@ from . import _writable
 from ._copying import CopiesConfiguration
 
 # Matplotlib is not documented as thread-safe, and the callbacks draw on
-# their own worker threads: one drawing at a time.
-_DRAW_LOCK = threading.Lock()
+# their own worker threads: one drawing at a time. Reentrant, since a
+# shared figure is saved while its user holds it.
+_DRAW_LOCK = threading.RLock()
+_SHARED = collections.OrderedDict()  # key -> figure, most recent last
+_SHARED_LIMIT = 4
 
 
 def figure_to_image(figure):
@@ -64,6 +68,28 @@ class ReusedFigure(CopiesConfiguration):
             self._figure, self._layout = build(), layout
         fill(self._figure)
         return figure_to_image(self._figure)
+
+
+def draw_shared(key, build, fill, use):
+    """Returns `use(figure)` for a figure kept across callbacks under `key`.
+
+    The figure `build()` made for `key` (its layout: what fixes its axes) is
+    kept with an Agg canvas and refilled by `fill(figure)`, so each trial of
+    a search saves its history plot at about half the cost of a new figure
+    (fonts, tick machinery and renderer are reused). It is used under the
+    draw lock, so callbacks on different worker threads take turns; the
+    last `_SHARED_LIMIT` layouts are kept.
+    """
+    with _DRAW_LOCK:
+        figure = _SHARED.pop(key, None)
+        if figure is None:
+            figure = build()
+            FigureCanvasAgg(figure)
+        _SHARED[key] = figure
+        while len(_SHARED) > _SHARED_LIMIT:
+            _SHARED.popitem(last=False)
+        fill(figure)
+        return use(figure)
 
 
 def save_figure(figure, path):

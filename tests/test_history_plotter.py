@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from keras_tb_toolkit.callbacks import HistoryPlotter, LogDirError, plot_history
 from keras_tb_toolkit.callbacks import _figures
+from keras_tb_toolkit.callbacks.history_plotter import _history
 
 # Two metrics (loss, accuracy) side by side: 2 x 4 by 3 inches at 100 dpi.
 TWO_PANELS = (300, 800, 4)
@@ -349,3 +350,33 @@ def test_non_numeric_logs_are_skipped(tmp_path):
     callbacks.on_train_end()
     assert plotter.history == {"loss": [1.5]}
     assert os.listdir(str(tmp_path)) == ["train"]
+
+
+def test_consecutive_runs_share_a_figure_and_match_fresh_ones(tmp_path):
+    """Runs with the same layout (a search's trials) redraw one kept figure;
+    each file is pixel for pixel the figure `plot_history` draws anew, so
+    nothing of an earlier run (its NaN marks, its axis limits) is left."""
+    model, _, _ = tiny_classifier()
+    runs = [
+        {"loss": [2.0, np.nan, 0.5], "val_loss": [2.5, 1.0, 0.7]},
+        {"loss": [0.3, 0.2, 0.1], "val_loss": [0.4, 0.35, 0.3]},
+        {"loss": [9.0, 8.0, 7.5], "val_loss": [9.5, 9.0, 8.0]},
+    ]
+    drawn = []
+    built = mock.Mock(wraps=_history.history_axes)
+    for index, history in enumerate(runs):
+        log_dir = str(tmp_path / f"run{index}")
+        plotter = HistoryPlotter(log_dir, freq=0, formats="png", log_scale=False)
+        plotter.set_model(model)
+        plotter.on_train_begin()
+        for epoch in range(3):
+            plotter.on_epoch_end(epoch, {k: v[epoch] for k, v in history.items()})
+        with mock.patch.object(_history, "history_axes", built):
+            plotter.on_train_end()
+        drawn.append(matplotlib.image.imread(os.path.join(log_dir, "plots", "history.png")))
+    for index, history in enumerate(runs):
+        fresh = str(tmp_path / f"fresh{index}.png")
+        plot_history(history, log_scale=False).savefig(fresh)
+        np.testing.assert_array_equal(drawn[index], matplotlib.image.imread(fresh))
+    assert not np.array_equal(drawn[1], drawn[2])
+    assert built.call_count <= 1  # Built at most once (kept from an earlier test).

@@ -218,7 +218,16 @@ class HistoryPlotter(CopiesConfiguration, keras.callbacks.Callback):
 
     def _save_files(self, history, epochs, metrics):
         """Runs on the worker thread."""
-        figure = plot_history(history, metrics, epochs, self.log_scale, dpi=self.dpi)
+        series, epochs = _history.history_series(history, metrics, epochs)
+        layout = _history.history_layout(series, self.log_scale)
+        _figures.draw_shared(
+            ("history", layout, self.dpi),
+            lambda: _history.history_axes(layout, dpi=self.dpi),
+            lambda figure: _history.fill_history(figure, series, epochs),
+            self._save_formats,
+        )
+
+    def _save_formats(self, figure):
         for file_format in self.formats:
             path = _fs.join(self.log_dir, "plots", f"history.{file_format}")
             try:
