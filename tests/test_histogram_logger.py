@@ -505,3 +505,38 @@ def test_bucketing_conventions_on_host_and_device(size):
     assert counted[:, 2].sum() == size - 3
     assert counted[0, 0] == np.float32(mixed[3]) and counted[-1, 1] == 1.0
     assert _histograms.nonfinite_count(mixed.astype(np.float32)) == 3
+
+
+def test_mixed_precision_logs_unscaled_gradients_and_update_ratios(tmp_path):
+    """Under a LossScaleOptimizer the logged gradients are those of the loss
+    itself (not scaled by 2**15), and the update ratio is the SGD step's."""
+    x, y = _data()
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(2, 3, name="conv", dtype="mixed_float16"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(3, name="logits", dtype="float32"),
+        ],
+        name="cnn",
+    )
+    model.compile(
+        optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    initial = model.get_weights()
+    before = {v.path: v.numpy() for v in model.trainable_variables}
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+              callbacks=[HistogramLogger(tmp_path, activations=False)])
+    rows = _events(tmp_path)
+    final = {v.path: v.numpy() for v in model.trainable_variables}
+    model.set_weights(initial)
+    expected = _tape_gradients(model, x, y)
+    norm = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in expected.values()))
+    np.testing.assert_allclose(_last(rows, "gradient_norm"), norm, rtol=1e-2)
+    for layer in ("conv", "logits"):
+        paths = [f"cnn/{layer}/kernel", f"cnn/{layer}/bias"]
+        update = np.sqrt(sum(np.sum((final[p] - before[p]) ** 2) for p in paths))
+        weight = np.sqrt(sum(np.sum(final[p] ** 2) for p in paths))
+        np.testing.assert_allclose(
+            _last(rows, f"update_ratio/{layer}"), update / weight, rtol=1e-4)
