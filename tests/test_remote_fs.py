@@ -284,7 +284,8 @@ def test_a_lost_manifest_is_rebuilt_as_a_generation(root):
     fit_with(Checkpoint(directory), 1)
     manifest, files = listed(directory)
     tf.io.gfile.remove(f"{directory}/{manifest}")
-    with pytest.warns(UserWarning, match="had no manifest.json; rebuilt it"):
+    with pytest.warns(UserWarning, match=re.escape(
+            "had no valid manifest.<n>.json generation; rebuilt it")):
         state = Checkpoint(directory).restore(conv_classifier()[0])
     assert state.initial_epoch == 1
     assert listed(directory) == ("manifest.000001.json", files)

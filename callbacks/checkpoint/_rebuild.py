@@ -54,10 +54,13 @@ def rebuild(directory, monitor, mode, load):
             continue
         valid.append(entry)
         last_ok = loaded
+    # On a URL the manifest is a series of generations (`_generations`).
+    manifest = (_manifest.MANIFEST_NAME if _fs.is_local(directory)
+                else "valid manifest.<n>.json generation")
     if not valid:
         raise _manifest.CheckpointCorruptError(
             f"No valid checkpoint in {directory!r}: it has no "
-            f"{_manifest.MANIFEST_NAME} and none of its files loads "
+            f"{manifest} and none of its files loads "
             f"({_manifest.describe(faults)})."
         )
     if faults and faults[-1][0] == parsed[-1]["file"]:
@@ -75,7 +78,7 @@ def rebuild(directory, monitor, mode, load):
     _manifest.write(directory, header, kept)
     skipped = f"; left unlisted: {_manifest.describe(faults)}" if faults else ""
     warnings.warn(
-        f"Checkpoint: {directory!r} had no {_manifest.MANIFEST_NAME}; "
+        f"Checkpoint: {directory!r} had no {manifest}; "
         f"rebuilt it from the {len(valid)} checkpoint file(s) that load"
         f"{skipped}; resuming from {valid[-1]['file']!r}.",
         stacklevel=4,
