@@ -137,6 +137,10 @@ def test_only_the_chief_writes_and_workers_leave_no_temp_files(uninterrupted):
         assert "strategy" not in json.load(handle)  # per invocation, like --profile-batches
     for temp in workers.temp_dirs:
         assert list(temp.iterdir()) == [], temp
+    chief_log, worker_log = (log.read_text() for log in workers.logs)
+    assert f"run directory: {run_dir}\n" in chief_log
+    assert (f"run directory: {run_dir} (the chief writes it; this worker wrote "
+            "nothing)\n") in worker_log
 
 
 @pytest.mark.slow

@@ -65,6 +65,9 @@ class TrainResult:
     initial_epoch: int = 0
     # Batches of `initial_epoch` a restored mid-epoch checkpoint had trained.
     initial_batch: int = 0
+    # False on a worker of a multi-worker run that is not the chief: the
+    # chief wrote `run_dir`, this process nothing.
+    chief: bool = True
 
 
 def train(config, *, arrays=None, extra_callbacks=(), verbose=1):
@@ -188,6 +191,7 @@ def _train(config, run_lock, *, arrays, extra_callbacks, verbose):
         history=history,
         initial_epoch=min(start_epoch, config.epochs),
         initial_batch=skip if start_epoch < config.epochs else 0,
+        chief=chief,
     )
 
 

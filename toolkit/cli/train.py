@@ -192,5 +192,8 @@ def run(args):
         print(f"resumed at epoch {result.initial_epoch + 1} of {config.epochs}, after "
               f"its batch {result.initial_batch}")
     print(f"test accuracy: {result.test_accuracy:.4f}")
-    print(f"run directory: {result.run_dir}")
+    if result.chief:
+        print(f"run directory: {result.run_dir}")
+    else:
+        print(f"run directory: {result.run_dir} (the chief writes it; this worker wrote nothing)")
     return 0
