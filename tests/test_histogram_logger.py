@@ -486,8 +486,13 @@ def test_host_and_device_bucketing_agree_with_tensorboard(values):
     assert host[0, 0] == values.min() and host[-1, 1] == values.max()
 
 
-@pytest.mark.parametrize("size", [10, _histograms.HOST_LIMIT + 10])
-def test_bucketing_conventions_on_host_and_device(size):
+@pytest.mark.parametrize("on_host", [True, False], ids=["numpy", "tensorflow"])
+def test_bucketing_conventions_on_host_and_device(on_host, monkeypatch):
+    """Both ways (NumPy for host memory, TensorFlow for a large tensor on an
+    accelerator, forced here on the CPU) follow TensorBoard's conventions."""
+    monkeypatch.setattr(_histograms, "_on_host", lambda data: on_host)
+    size = 1000
+
     def rows(values):
         return _histograms.histogram_rows(np.asarray(values, np.float32))
 
@@ -505,6 +510,7 @@ def test_bucketing_conventions_on_host_and_device(size):
     assert counted[:, 2].sum() == size - 3
     assert counted[0, 0] == np.float32(mixed[3]) and counted[-1, 1] == 1.0
     assert _histograms.nonfinite_count(mixed.astype(np.float32)) == 3
+    assert _histograms.squared_norm(np.full(size, 2.0, np.float32)) == 4.0 * size
 
 
 def test_mixed_precision_logs_unscaled_gradients_and_update_ratios(tmp_path):
