@@ -22,7 +22,7 @@ from helpers import (
 from tensorboard.plugins.histogram import summary_v2
 
 from keras_tb_toolkit.callbacks import HistogramLogger
-from keras_tb_toolkit.callbacks.histogram_logger import _histograms
+from keras_tb_toolkit.callbacks.histogram_logger import _buckets
 
 CNN_VARIABLES = ["conv/kernel", "conv/bias", "logits/kernel", "logits/bias"]
 CNN_TAGS = (
@@ -476,8 +476,8 @@ def test_host_and_device_bucketing_agree_with_tensorboard(values):
     """Small tensors are bucketed in NumPy, large ones in TensorFlow: both
     give TensorBoard's edges, and the same exact counts."""
     values = values.astype(np.float32)
-    host = _histograms.histogram_rows(values)
-    counts, low, high = (t.numpy() for t in _histograms._device_counts(values.ravel()))
+    host = _buckets.histogram_rows(values)
+    counts, low, high = (t.numpy() for t in _buckets._device_counts(values.ravel()))
     np.testing.assert_array_equal(host[:, 2], counts)
     assert (low, high) == (values.min(), values.max())
     if 1e-20 < np.ptp(values.astype(np.float64)) < 1e30:  # float32 steps, as TensorBoard's
@@ -490,11 +490,11 @@ def test_host_and_device_bucketing_agree_with_tensorboard(values):
 def test_bucketing_conventions_on_host_and_device(on_host, monkeypatch):
     """Both ways (NumPy for host memory, TensorFlow for a large tensor on an
     accelerator, forced here on the CPU) follow TensorBoard's conventions."""
-    monkeypatch.setattr(_histograms, "_on_host", lambda data: on_host)
+    monkeypatch.setattr(_buckets, "_on_host", lambda data: on_host)
     size = 1000
 
     def rows(values):
-        return _histograms.histogram_rows(np.asarray(values, np.float32))
+        return _buckets.histogram_rows(np.asarray(values, np.float32))
 
     nan_and_inf = np.full(size, np.nan)
     nan_and_inf[::2] = np.inf
@@ -509,8 +509,8 @@ def test_bucketing_conventions_on_host_and_device(on_host, monkeypatch):
     counted = rows(mixed)
     assert counted[:, 2].sum() == size - 3
     assert counted[0, 0] == np.float32(mixed[3]) and counted[-1, 1] == 1.0
-    assert _histograms.nonfinite_count(mixed.astype(np.float32)) == 3
-    assert _histograms.squared_norm(np.full(size, 2.0, np.float32)) == 4.0 * size
+    assert _buckets.nonfinite_count(mixed.astype(np.float32)) == 3
+    assert _buckets.squared_norm(np.full(size, 2.0, np.float32)) == 4.0 * size
 
 
 def test_mixed_precision_logs_unscaled_gradients_and_update_ratios(tmp_path):

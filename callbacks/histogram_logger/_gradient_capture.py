@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from .. import _keras_compat
-from . import _histograms
+from . import _buckets
 
 
 def capture_for(model, capture=None, track_updates=True):
@@ -218,7 +218,7 @@ class GradientCapture:
             return None
         before = tf.convert_to_tensor(slot.before)
         now = tf.cast(tf.convert_to_tensor(variable), before.dtype)
-        return _histograms.squared_norm(now - before)
+        return _buckets.squared_norm(now - before)
 
     def gradients(self):
         """All captured gradients (for the global norm)."""

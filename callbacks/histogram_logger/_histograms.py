@@ -1,21 +1,10 @@
-"""Layer selection, tag names and bucketing for `HistogramLogger`.
+"""Layer selection, tag names and summaries for `HistogramLogger`.
 
 Tags group variables by the model's top-level layer (`model.layers`), the
 level a user names in `layers=`: `weights/<layer>/<variable>`, where
 `<variable>` is the variable's path below that layer (`kernel`, or
-`dense/kernel` inside a nested model).
-
-Histograms are bucketed here rather than by `tf.summary.histogram`, whose
-one-hot bucketing costs memory and time proportional to values x buckets
-(seconds for the activations of one convolution on 128 images); the result
-has the same `[k, 3]` (left edge, right edge, count) layout and edges, so
-TensorBoard's Histograms and Distributions dashboards read it as usual.
-A tensor in host memory, or one of up to `HOST_LIMIT` values on an
-accelerator (the weights and gradients of most layers), is bucketed in
-NumPy, which costs microseconds where a call of the traced TensorFlow
-version costs milliseconds; a larger one on an accelerator is bucketed
-where it lives and only its `[k, 3]` rows are read back. Both ways use the same float32 arithmetic, so
-they count the same values in the same buckets.
+`dense/kernel` inside a nested model). The rows of each histogram, the norms
+and the non-finite counts come from `_buckets`.
 """
 
 import keras
@@ -23,8 +12,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 
-BUCKETS = 30
-HOST_LIMIT = 1 << 16  # values read back from an accelerator, at most
+from ._buckets import histogram_rows, nonfinite_count, squared_norm
 
 # The same for every histogram: serialized once, not per summary.
 _METADATA = histogram_metadata.create_summary_metadata(
@@ -39,130 +27,6 @@ def write_histogram(tag, data):
     histograms (TensorBoard's own bucketing turns them into garbage).
     """
     return tf.summary.write(tag=tag, tensor=histogram_rows(data), metadata=_METADATA)
-
-
-def histogram_rows(data):
-    """`[BUCKETS, 3]` float64 rows of (left edge, right edge, count).
-
-    Non-finite values are not counted. With no finite value every row is
-    zero; with a single distinct value, TensorBoard's convention applies:
-    every edge at the value and the whole count in the last bucket.
-    """
-    if _on_host(data):
-        counts, low, high = _host_counts(data)
-    else:
-        counts, low, high = (t.numpy() for t in _device_counts(_flat(data)))
-    rows = np.zeros([BUCKETS, 3])
-    if counts.sum() == 0:
-        return rows
-    low, high = np.float64(low), np.float64(high)
-    if low == high:
-        rows[:, :2] = high
-        rows[-1, 2] = counts.sum()
-        return rows
-    edges = np.linspace(low, high, BUCKETS + 1)
-    edges[-1] = high
-    rows[:, 0], rows[:, 1], rows[:, 2] = edges[:-1], edges[1:], counts
-    return rows
-
-
-def to_host(data):
-    """`data` (a tensor, variable or array) as a float32 NumPy array.
-
-    A variable is read as `tf.convert_to_tensor` reads it, so a
-    distributed one gives its aggregated (cross-replica) value.
-    """
-    if not isinstance(data, np.ndarray):
-        data = tf.convert_to_tensor(data).numpy()
-    return np.asarray(data, dtype=np.float32)
-
-
-def nonfinite_count(data):
-    """How many NaN or infinite values `data` holds."""
-    if _on_host(data):
-        return int(np.count_nonzero(~np.isfinite(to_host(data))))
-    flat = _flat(data)
-    return int(tf.reduce_sum(tf.cast(~tf.math.is_finite(flat), tf.int64)))
-
-
-def squared_norm(data):
-    """The sum of the squares of `data`'s values, as a Python float."""
-    if _on_host(data):
-        values = to_host(data).astype(np.float64)
-        return float(np.dot(values.ravel(), values.ravel()))
-    return float(tf.reduce_sum(tf.square(tf.cast(_flat(data), tf.float64))))
-
-
-def _on_host(data):
-    """Whether to bucket `data` in NumPy: it is in host memory, or small."""
-    if isinstance(data, keras.Variable):
-        data = data.value
-    device = getattr(data, "device", None)
-    if not isinstance(device, str) or "device:CPU" in device:
-        return True  # NumPy arrays, and tensors on the CPU.
-    size = tf.TensorShape(getattr(data, "shape", None)).num_elements()
-    return size is not None and size <= HOST_LIMIT
-
-
-def _flat(data):
-    return tf.reshape(tf.cast(tf.convert_to_tensor(data), tf.float32), [-1])
-
-
-def _host_counts(data):
-    values = to_host(data).ravel()
-    finite = np.isfinite(values)
-    if not finite.all():
-        values = values[finite]
-    if values.size == 0:
-        return np.zeros(BUCKETS), 0.0, 0.0
-    low, high = values.min(), values.max()
-    if low == high:
-        counts = np.zeros(BUCKETS)
-        counts[-1] = values.size
-        return counts, low, high
-    with np.errstate(over="ignore"):  # Checked below.
-        width = (high - low) / np.float32(BUCKETS)
-    if np.isfinite(width) and width > 0:
-        scaled = (values - low) / width
-    else:  # A range too wide or too narrow for float32 steps.
-        low64 = np.float64(low)
-        scaled = (values - low64) / ((np.float64(high) - low64) / BUCKETS)
-    indices = np.minimum(np.floor(scaled), BUCKETS - 1).astype(np.int32)
-    return np.bincount(indices, minlength=BUCKETS).astype(np.float64), low, high
-
-
-@tf.function(
-    input_signature=[tf.TensorSpec([None], tf.float32)], autograph=False
-)
-def _device_counts(data):
-    """`_host_counts` in TensorFlow, for tensors too large to read back."""
-    finite = tf.math.is_finite(data)
-    low = tf.reduce_min(tf.where(finite, data, float("inf")))
-    high = tf.reduce_max(tf.where(finite, data, float("-inf")))
-    width = (high - low) / BUCKETS
-    float32_steps = tf.math.is_finite(width) & (width > 0)
-    scaled = tf.cond(
-        float32_steps,
-        lambda: tf.cast((data - low) / width, tf.float64),
-        # A range too wide or too narrow for float32 steps.
-        lambda: (tf.cast(data, tf.float64) - tf.cast(low, tf.float64))
-        / ((tf.cast(high, tf.float64) - tf.cast(low, tf.float64)) / BUCKETS),
-    )
-    # Non-finite values (and every value when low == high) get index
-    # BUCKETS, which bincount skips.
-    valid = finite & (high > low)
-    indices = tf.cast(tf.minimum(tf.floor(scaled), BUCKETS - 1), tf.int32)
-    indices = tf.where(valid, indices, BUCKETS)
-    counts = tf.math.bincount(
-        indices, minlength=BUCKETS, maxlength=BUCKETS, dtype=tf.float64
-    )
-    size = tf.reduce_sum(tf.cast(finite, tf.float64))
-    # A single distinct value: the whole count in the last bucket.
-    counts = tf.where(
-        high > low, counts,
-        tf.concat([tf.zeros([BUCKETS - 1], tf.float64), [size]], 0),
-    )
-    return counts, low, high
 
 
 def write_weights(groups, prefix):
