@@ -58,6 +58,12 @@ def to_host(data):
     return np.asarray(data, dtype=np.float32)
 
 
+def where_bucketed(data):
+    """`data` as a float32 host array if it is bucketed in NumPy (see
+    `_on_host`), else unchanged: read once, it serves every later use."""
+    return to_host(data) if _on_host(data) else data
+
+
 def nonfinite_count(data):
     """How many NaN or infinite values `data` holds."""
     if _on_host(data):

@@ -201,13 +201,6 @@ class GradientCapture:
         """Number of `apply` calls seen so far (a host read)."""
         return int(self.steps.read_value())
 
-    def gradient(self, variable):
-        """The last gradient of `variable`, or None if it never had one."""
-        slot = self._slots.get(id(variable))
-        if slot is None or not slot.has_gradient:
-            return None
-        return tf.convert_to_tensor(slot.gradient)
-
     def update_sq_norm(self, variable):
         """||Δvariable||² of the last step as a float, or None if not tracked.
 
@@ -220,24 +213,18 @@ class GradientCapture:
         now = tf.cast(tf.convert_to_tensor(variable), before.dtype)
         return _buckets.squared_norm(now - before)
 
-    def gradients(self):
-        """All captured gradients (for the global norm)."""
-        return [
-            tf.convert_to_tensor(slot.gradient)
-            for slot in self._slots.values()
-            if slot.has_gradient
-        ]
-
     def snapshot(self):
         """The captured gradients read once, as a `GradientSnapshot`.
 
         Reading an `ON_READ` gradient sums it across replicas; under
         `MultiWorkerMirroredStrategy` that is an all-reduce across workers,
         so every worker must take the snapshot at the same points (the
-        chief alone writes it).
+        chief alone writes it). A gradient `_buckets` handles on the host
+        is copied there now, once, for its histogram, non-finite count and
+        norm.
         """
         return GradientSnapshot(self, {
-            key: tf.convert_to_tensor(slot.gradient)
+            key: _buckets.where_bucketed(tf.convert_to_tensor(slot.gradient))
             for key, slot in self._slots.items() if slot.has_gradient
         })
 
@@ -281,8 +268,9 @@ class GradientCapture:
 class GradientSnapshot:
     """The gradients of a `GradientCapture` as read at one moment.
 
-    Answers `gradient`, `gradients` and `update_sq_norm` as the capture
-    does, without reading the gradients again.
+    `gradient(variable)`, `gradients()` and `update_sq_norm(variable)`
+    answer from that reading (the update from the capture's copy of the
+    weights before the step).
     """
 
     def __init__(self, capture, gradients):

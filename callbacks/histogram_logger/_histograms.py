@@ -73,9 +73,9 @@ def write_gradients(capture, groups, prefix, histograms, update_ratios):
                 if gradient is not None:
                     tag = f"{prefix}gradients/{layer}/{name}"
                     write_histogram(tag, gradient)
-        squares = [capture.update_sq_norm(v) for v in trainable]
+        squares = [capture.update_sq_norm(v) for v in trainable] if update_ratios else []
         squares = [s for s in squares if s is not None]
-        if update_ratios and squares:
+        if squares:
             weight_norm = np.sqrt(sum(squared_norm(v) for v in trainable))
             ratio = np.sqrt(sum(squares)) / weight_norm if weight_norm else 0.0
             tf.summary.scalar(f"{prefix}update_ratio/{layer}", ratio)
